@@ -1,0 +1,18 @@
+//! The host collectors, one file each, and the list the binary registers them from.
+
+use crate::options::HostOptions;
+use std::sync::Arc;
+use watchkeeper_core::Collector;
+
+/// How to build one collector, and whether it is on without a flag (node_exporter's defaults).
+pub struct CollectorDef {
+    /// The collector name: `--collector.<name>` and the `collector` label.
+    pub name: &'static str,
+    /// Enabled unless `--no-collector.<name>` is given.
+    pub default_enabled: bool,
+    /// Builds the collector; an error is a startup (usage) error, phrased for one stderr line.
+    pub build: fn(&HostOptions) -> Result<Arc<dyn Collector>, String>,
+}
+
+/// Every collector, in the order their samples appear.
+pub const ALL: &[CollectorDef] = &[];

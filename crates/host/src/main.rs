@@ -1,0 +1,3 @@
+//! `watchkeeper-host`: the host exporter binary.
+
+fn main() {}
