@@ -15,7 +15,15 @@ pub use collector::{
 };
 pub use deadline::{ScrapeDeadline, ScrapeTimeout};
 pub use metrics::{Family, LabelSet, MetricSet, MetricType};
+pub mod certificate;
 pub mod cli;
 pub mod config;
+pub mod exporter;
+pub mod listen;
 pub mod logging;
+pub mod page;
+pub mod probe;
+pub mod refresh;
 pub mod self_metrics;
+pub mod tls_client;
+pub mod web_config;

@@ -1,0 +1,684 @@
+//! The exporter builder and its HTTP server.
+//!
+//! An exporter binary describes itself with an [`ExporterSpec`], adds its collectors or its
+//! prober, and calls [`Exporter::bind`]. Everything else — routes, auth, TLS, the concurrency
+//! gate, deadlines, encoding, reload and shutdown — is shared here.
+
+use crate::cli::WebArgs;
+use crate::collector::CollectorRunner;
+use crate::config::Reloadable;
+use crate::deadline::{ScrapeTimeout, SCRAPE_TIMEOUT_HEADER};
+use crate::exposition::{accepts_gzip, encode, gzip, Format};
+use crate::listen::ListenAddress;
+use crate::metrics::MetricSet;
+use crate::page::{html_escape, Page, PageResponse};
+use crate::probe::{ProbeHandler, ProbeQuery};
+use crate::self_metrics::{add_build_info, add_process_metrics, add_reload_status, ReloadStatus};
+use crate::web_config::WebSecurity;
+use bytes::Bytes;
+use http::{header, Method, Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+
+/// Who an exporter is.
+#[derive(Debug, Clone, Copy)]
+pub struct ExporterSpec {
+    /// Short name: `host`; self metrics are prefixed `watchkeeper_<name>_`.
+    pub name: &'static str,
+    /// Binary name, shown on the landing page.
+    pub binary: &'static str,
+    /// Port used when no `--web.listen-address` is given.
+    pub default_port: u16,
+    /// One line describing the exporter.
+    pub description: &'static str,
+}
+
+/// Extra HTML for the landing page.
+pub type LandingSection = Arc<dyn Fn() -> String + Send + Sync>;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// A flag or the web config is invalid (exit code 2).
+    #[error("{0}")]
+    Usage(String),
+    /// Binding failed (exit code 1).
+    #[error("{0}")]
+    Bind(String),
+}
+
+impl From<ServeError> for crate::cli::ExitError {
+    fn from(e: ServeError) -> Self {
+        match e {
+            ServeError::Usage(m) => crate::cli::ExitError::Usage(m),
+            ServeError::Bind(m) => crate::cli::ExitError::Runtime(m),
+        }
+    }
+}
+
+/// An exporter being assembled.
+pub struct Exporter {
+    spec: ExporterSpec,
+    runner: Option<CollectorRunner>,
+    prober: Option<Arc<dyn ProbeHandler>>,
+    reloadable: Option<Arc<dyn Reloadable>>,
+    routes: Vec<(&'static str, Arc<dyn Page>)>,
+    landing: Vec<LandingSection>,
+}
+
+impl Exporter {
+    /// Starts describing an exporter.
+    pub fn new(spec: ExporterSpec) -> Self {
+        Self {
+            spec,
+            runner: None,
+            prober: None,
+            reloadable: None,
+            routes: Vec::new(),
+            landing: Vec::new(),
+        }
+    }
+
+    /// The collectors served on the telemetry path.
+    pub fn collectors(mut self, runner: CollectorRunner) -> Self {
+        self.runner = Some(runner);
+        self
+    }
+
+    /// The prober served on `/probe`.
+    pub fn prober(mut self, prober: Arc<dyn ProbeHandler>) -> Self {
+        self.prober = Some(prober);
+        self
+    }
+
+    /// The configuration reloaded on SIGHUP and `POST /-/reload`.
+    pub fn reloadable(mut self, r: Arc<dyn Reloadable>) -> Self {
+        self.reloadable = Some(r);
+        self
+    }
+
+    /// An extra GET page.
+    pub fn route(mut self, path: &'static str, page: Arc<dyn Page>) -> Self {
+        self.routes.push((path, page));
+        self
+    }
+
+    /// Extra HTML on the landing page.
+    pub fn landing_section(mut self, section: LandingSection) -> Self {
+        self.landing.push(section);
+        self
+    }
+
+    /// Validates the web flags, binds every listen address and starts serving.
+    pub async fn bind(self, web: &WebArgs) -> Result<RunningExporter, ServeError> {
+        let security = match &web.web_config_file {
+            Some(p) => WebSecurity::load(p).map_err(|e| ServeError::Usage(e.to_string()))?,
+            None => WebSecurity::open(),
+        };
+        if !web.telemetry_path.starts_with('/') {
+            return Err(ServeError::Usage(format!(
+                "--web.telemetry-path {:?} must start with /",
+                web.telemetry_path
+            )));
+        }
+        let addresses = if web.listen_addresses.is_empty() {
+            vec![ListenAddress::AllInterfaces(self.spec.default_port)]
+        } else {
+            web.listen_addresses
+                .iter()
+                .map(|a| ListenAddress::parse(a))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(ServeError::Usage)?
+        };
+        let mut listeners = Vec::new();
+        for (raw, addr) in web
+            .listen_addresses
+            .iter()
+            .map(String::as_str)
+            .chain([""])
+            .zip(&addresses)
+        {
+            let bound = addr.bind().await.map_err(|e| {
+                let shown = if raw.is_empty() {
+                    format!(":{}", self.spec.default_port)
+                } else {
+                    raw.to_string()
+                };
+                ServeError::Bind(format!("cannot listen on {shown}: {e}"))
+            })?;
+            listeners.extend(bound);
+        }
+        let local_addrs: Vec<SocketAddr> = listeners
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect();
+
+        let state = Arc::new(ServerState {
+            prefix: format!("watchkeeper_{}", self.spec.name),
+            spec: self.spec,
+            runner: self.runner,
+            prober: self.prober,
+            reloadable: self.reloadable,
+            routes: self.routes,
+            landing: self.landing,
+            telemetry_path: web.telemetry_path.clone(),
+            scrape_timeout: ScrapeTimeout {
+                offset: web.timeout_offset.get(),
+                max: web.scrape_timeout.get(),
+            },
+            gate: (web.max_requests > 0).then(|| Semaphore::new(web.max_requests)),
+            security: RwLock::new(Arc::new(security)),
+            web_config_file: web.web_config_file.clone(),
+            reload_status: ReloadStatus::new(),
+        });
+
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let mut tasks = tokio::task::JoinSet::new();
+        for listener in listeners {
+            tasks.spawn(accept_loop(
+                listener,
+                Arc::clone(&state),
+                shutdown_rx.clone(),
+            ));
+        }
+        for addr in &local_addrs {
+            tracing::info!(address = %addr, tls = state.security().tls.is_some(), "Listening on");
+        }
+        tasks.spawn(signal_loop(Arc::clone(&state), shutdown_tx.clone()));
+        Ok(RunningExporter {
+            local_addrs,
+            shutdown: shutdown_tx,
+            tasks,
+            state,
+        })
+    }
+}
+
+/// A serving exporter.
+pub struct RunningExporter {
+    local_addrs: Vec<SocketAddr>,
+    shutdown: watch::Sender<bool>,
+    tasks: tokio::task::JoinSet<()>,
+    state: Arc<ServerState>,
+}
+
+impl RunningExporter {
+    /// The addresses actually bound (port 0 resolved).
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.local_addrs
+    }
+
+    /// Asks the server to stop accepting and drain.
+    pub fn shutdown(&self) {
+        let _ = self.shutdown.send(true);
+    }
+
+    /// Reloads configuration as SIGHUP would; returns the error message on failure.
+    pub fn reload(&self) -> Result<(), String> {
+        self.state.reload()
+    }
+
+    /// Serves until SIGTERM, SIGINT or [`shutdown`](Self::shutdown), then drains open
+    /// connections for up to five seconds.
+    pub async fn wait(mut self) {
+        let mut rx = self.shutdown.subscribe();
+        let _ = rx.wait_for(|stop| *stop).await;
+        tracing::info!("Shutting down");
+        let drain = async { while self.tasks.join_next().await.is_some() {} };
+        if tokio::time::timeout(Duration::from_secs(5), drain)
+            .await
+            .is_err()
+        {
+            self.tasks.abort_all();
+        }
+    }
+}
+
+struct ServerState {
+    spec: ExporterSpec,
+    prefix: String,
+    runner: Option<CollectorRunner>,
+    prober: Option<Arc<dyn ProbeHandler>>,
+    reloadable: Option<Arc<dyn Reloadable>>,
+    routes: Vec<(&'static str, Arc<dyn Page>)>,
+    landing: Vec<LandingSection>,
+    telemetry_path: String,
+    scrape_timeout: ScrapeTimeout,
+    gate: Option<Semaphore>,
+    security: RwLock<Arc<WebSecurity>>,
+    web_config_file: Option<PathBuf>,
+    reload_status: ReloadStatus,
+}
+
+impl ServerState {
+    fn security(&self) -> Arc<WebSecurity> {
+        match self.security.read() {
+            Ok(s) => Arc::clone(&s),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// Reloads the web config and the exporter config. Either failing keeps the old one.
+    fn reload(&self) -> Result<(), String> {
+        let mut errors = Vec::new();
+        if let Some(path) = &self.web_config_file {
+            match WebSecurity::load(path) {
+                Ok(sec) => {
+                    if let Ok(mut slot) = self.security.write() {
+                        *slot = Arc::new(sec);
+                    }
+                }
+                Err(e) => errors.push(e.to_string()),
+            }
+        }
+        if let Some(r) = &self.reloadable {
+            if let Err(e) = r.reload() {
+                errors.push(e);
+            }
+        }
+        let ok = errors.is_empty();
+        self.reload_status.record(ok);
+        if ok {
+            tracing::info!("Configuration reloaded");
+            Ok(())
+        } else {
+            let msg = errors.join("; ");
+            tracing::error!(error = %msg, "Reload failed; keeping the previous configuration");
+            Err(msg)
+        }
+    }
+}
+
+async fn signal_loop(state: Arc<ServerState>, shutdown: watch::Sender<bool>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut hup), Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::hangup()),
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::warn!("cannot install signal handlers; SIGHUP reload disabled");
+        return;
+    };
+    let mut stop_rx = shutdown.subscribe();
+    loop {
+        tokio::select! {
+            _ = hup.recv() => {
+                let s = Arc::clone(&state);
+                // Reloading reads files; keep it off the async workers.
+                let _ = tokio::task::spawn_blocking(move || s.reload()).await;
+            }
+            _ = term.recv() => { let _ = shutdown.send(true); return; }
+            _ = int.recv() => { let _ = shutdown.send(true); return; }
+            _ = stopped(&mut stop_rx) => return,
+        }
+    }
+}
+
+/// Resolves once shutdown was requested (the watch guard is dropped inside, keeping callers `Send`).
+async fn stopped(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    state: Arc<ServerState>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut conns = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                match accepted {
+                    Ok((stream, peer)) => {
+                        let _ = stream.set_nodelay(true);
+                        conns.spawn(serve_connection(stream, peer, Arc::clone(&state), shutdown.clone()));
+                    }
+                    Err(e) => {
+                        // Out of file descriptors and similar: back off instead of spinning.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                }
+            }
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+            _ = stopped(&mut shutdown) => break,
+        }
+    }
+    while conns.join_next().await.is_some() {}
+}
+
+async fn serve_connection(
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    state: Arc<ServerState>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let security = state.security();
+    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    match &security.tls {
+        None => {
+            let svc = service(Arc::clone(&state), Arc::clone(&security));
+            let conn = builder.serve_connection(TokioIo::new(stream), svc);
+            drive(conn, &mut shutdown).await;
+        }
+        Some(tls) => {
+            let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(tls));
+            let tls_stream = match tokio::time::timeout(
+                Duration::from_secs(10),
+                acceptor.accept(stream),
+            )
+            .await
+            {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    tracing::debug!(peer = %peer, error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(peer = %peer, "TLS handshake timed out");
+                    return;
+                }
+            };
+            if !security.client_allowed_sans.is_empty() {
+                let allowed = tls_stream
+                    .get_ref()
+                    .1
+                    .peer_certificates()
+                    .and_then(|c| c.first())
+                    .is_some_and(|leaf| {
+                        crate::certificate::has_any_san(
+                            leaf.as_ref(),
+                            &security.client_allowed_sans,
+                        )
+                    });
+                if !allowed {
+                    tracing::info!(peer = %peer, "client certificate SAN not in client_allowed_sans");
+                    return;
+                }
+            }
+            let svc = service(Arc::clone(&state), Arc::clone(&security));
+            let conn = builder.serve_connection(TokioIo::new(tls_stream), svc);
+            drive(conn, &mut shutdown).await;
+        }
+    }
+}
+
+async fn drive<C>(conn: C, shutdown: &mut watch::Receiver<bool>)
+where
+    C: std::future::Future<Output = Result<(), Box<dyn std::error::Error + Send + Sync>>>
+        + GracefulConn,
+{
+    let mut conn = std::pin::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        _ = stopped(shutdown) => {
+            conn.as_mut().graceful();
+            let _ = tokio::time::timeout(Duration::from_secs(5), conn).await;
+        }
+    }
+}
+
+/// The one method we need from hyper-util's auto connection, named so `drive` stays generic.
+trait GracefulConn {
+    fn graceful(self: std::pin::Pin<&mut Self>);
+}
+
+impl<I, S, E> GracefulConn for hyper_util::server::conn::auto::Connection<'_, I, S, E>
+where
+    S: hyper::service::Service<Request<Incoming>, Response = Response<Full<Bytes>>>,
+    S::Future: 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + 'static,
+    E: hyper::rt::bounds::Http2ServerConnExec<S::Future, Full<Bytes>>,
+{
+    fn graceful(self: std::pin::Pin<&mut Self>) {
+        self.graceful_shutdown();
+    }
+}
+
+fn service(
+    state: Arc<ServerState>,
+    security: Arc<WebSecurity>,
+) -> impl hyper::service::Service<
+    Request<Incoming>,
+    Response = Response<Full<Bytes>>,
+    Error = Infallible,
+    Future = impl std::future::Future<Output = Result<Response<Full<Bytes>>, Infallible>>
+                 + Send
+                 + 'static,
+> + Clone {
+    hyper::service::service_fn(move |req| {
+        let state = Arc::clone(&state);
+        let security = Arc::clone(&security);
+        async move {
+            let mut resp = handle(&state, &security, req).await;
+            for (k, v) in &security.headers {
+                resp.headers_mut().insert(k.clone(), v.clone());
+            }
+            Ok::<_, Infallible>(resp)
+        }
+    })
+}
+
+fn respond(
+    status: StatusCode,
+    content_type: &str,
+    body: impl Into<Bytes>,
+) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(body.into()));
+    *r.status_mut() = status;
+    if let Ok(v) = header::HeaderValue::from_str(content_type) {
+        r.headers_mut().insert(header::CONTENT_TYPE, v);
+    }
+    r
+}
+
+fn text(status: StatusCode, body: impl Into<String>) -> Response<Full<Bytes>> {
+    let mut b: String = body.into();
+    if !b.ends_with('\n') {
+        b.push('\n');
+    }
+    respond(status, "text/plain; charset=utf-8", b)
+}
+
+async fn handle(
+    state: &Arc<ServerState>,
+    security: &Arc<WebSecurity>,
+    req: Request<Incoming>,
+) -> Response<Full<Bytes>> {
+    if let Some(auth) = &security.auth {
+        let header = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_string);
+        let sec = Arc::clone(security);
+        // A cache miss runs bcrypt (tens of milliseconds): keep it off the async workers.
+        let ok = tokio::task::spawn_blocking(move || {
+            sec.auth
+                .as_ref()
+                .is_some_and(|a| a.check_header(header.as_deref()))
+        })
+        .await
+        .unwrap_or(false);
+        let _ = auth;
+        if !ok {
+            let mut r = text(StatusCode::UNAUTHORIZED, "Unauthorized");
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Basic"),
+            );
+            return r;
+        }
+    }
+
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().unwrap_or("").to_string();
+    let method = req.method().clone();
+    if path == "/-/reload" {
+        if method != Method::POST && method != Method::PUT {
+            return text(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "This endpoint requires a POST request.",
+            );
+        }
+        let s = Arc::clone(state);
+        return match tokio::task::spawn_blocking(move || s.reload()).await {
+            Ok(Ok(())) => text(StatusCode::OK, "OK"),
+            Ok(Err(e)) => text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("failed to reload config: {e}"),
+            ),
+            Err(_) => text(StatusCode::INTERNAL_SERVER_ERROR, "failed to reload config"),
+        };
+    }
+    if method != Method::GET && method != Method::HEAD {
+        return text(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed");
+    }
+    if path == state.telemetry_path {
+        return metrics(state, &req).await;
+    }
+    match path.as_str() {
+        "/-/healthy" => return text(StatusCode::OK, "Healthy"),
+        "/-/ready" => return text(StatusCode::OK, "Ready"),
+        "/" => return landing(state),
+        "/probe" if state.prober.is_some() => return probe(state, &req, &query).await,
+        _ => {}
+    }
+    if let Some((_, page)) = state.routes.iter().find(|(p, _)| *p == path) {
+        let PageResponse {
+            status,
+            content_type,
+            body,
+        } = page.render(&query);
+        return respond(
+            StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
+            content_type,
+            body,
+        );
+    }
+    text(StatusCode::NOT_FOUND, "404 page not found")
+}
+
+fn header_str<'a>(req: &'a Request<Incoming>, name: &str) -> Option<&'a str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+fn gate_closed() -> Response<Full<Bytes>> {
+    text(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Limit of concurrent requests reached, try again later.",
+    )
+}
+
+async fn metrics(state: &Arc<ServerState>, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+    let _permit = match &state.gate {
+        Some(g) => match g.try_acquire() {
+            Ok(p) => Some(p),
+            Err(_) => return gate_closed(),
+        },
+        None => None,
+    };
+    let deadline = state
+        .scrape_timeout
+        .deadline(header_str(req, SCRAPE_TIMEOUT_HEADER), None);
+    let mut set = match &state.runner {
+        Some(r) => r.scrape(deadline).await,
+        None => MetricSet::new(),
+    };
+    add_build_info(&state.prefix, &mut set);
+    if state.reloadable.is_some() || state.web_config_file.is_some() {
+        add_reload_status(&state.prefix, &state.reload_status, &mut set);
+    }
+    add_process_metrics(&mut set);
+    encoded(req, &set)
+}
+
+fn encoded(req: &Request<Incoming>, set: &MetricSet) -> Response<Full<Bytes>> {
+    let format = Format::negotiate(header_str(req, "accept"));
+    let body = encode(set, format);
+    if accepts_gzip(header_str(req, "accept-encoding")) {
+        if let Ok(z) = gzip(body.as_bytes()) {
+            let mut r = respond(StatusCode::OK, format.content_type(), z);
+            r.headers_mut().insert(
+                header::CONTENT_ENCODING,
+                header::HeaderValue::from_static("gzip"),
+            );
+            return r;
+        }
+    }
+    respond(StatusCode::OK, format.content_type(), body)
+}
+
+async fn probe(
+    state: &Arc<ServerState>,
+    req: &Request<Incoming>,
+    query: &str,
+) -> Response<Full<Bytes>> {
+    let Some(prober) = &state.prober else {
+        return text(StatusCode::NOT_FOUND, "404 page not found");
+    };
+    let _permit = match &state.gate {
+        Some(g) => match g.try_acquire() {
+            Ok(p) => Some(p),
+            Err(_) => return gate_closed(),
+        },
+        None => None,
+    };
+    let q = ProbeQuery {
+        params: ProbeQuery::parse_params(query),
+        timeout_header: header_str(req, SCRAPE_TIMEOUT_HEADER).map(str::to_string),
+        scrape_timeout: state.scrape_timeout,
+    };
+    let debug = q
+        .get("debug")
+        .is_some_and(|d| d.eq_ignore_ascii_case("true"));
+    match prober.probe(q).await {
+        Ok(report) if debug => text(StatusCode::OK, report.debug_text()),
+        Ok(report) => encoded(req, &report.metrics),
+        Err(rejection) => text(StatusCode::BAD_REQUEST, rejection.0),
+    }
+}
+
+fn landing(state: &ServerState) -> Response<Full<Bytes>> {
+    let spec = &state.spec;
+    let mut html = format!(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{bin}</title>\
+         <style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}pre{{background:#f4f4f4;padding:1em;overflow:auto}}</style>\
+         </head><body>\n<h1>{bin}</h1>\n<p>{desc}</p>\n<p>Version {ver} (revision {rev})</p>\n<ul>\n\
+         <li><a href=\"{metrics}\">Metrics</a></li>\n<li><a href=\"/-/healthy\">Health</a></li>\n<li><a href=\"/-/ready\">Readiness</a></li>\n",
+        bin = html_escape(spec.binary),
+        desc = html_escape(spec.description),
+        ver = env!("CARGO_PKG_VERSION"),
+        rev = env!("WATCHKEEPER_REVISION"),
+        metrics = html_escape(&state.telemetry_path),
+    );
+    if state.prober.is_some() {
+        html.push_str("<li>Probe: <code>/probe?target=…&amp;module=…</code> (add <code>&amp;debug=true</code> for the probe's log)</li>\n");
+    }
+    for (path, _) in &state.routes {
+        html.push_str(&format!(
+            "<li><a href=\"{p}\">{p}</a></li>\n",
+            p = html_escape(path)
+        ));
+    }
+    html.push_str("</ul>\n");
+    for section in &state.landing {
+        html.push_str(&section());
+    }
+    if let Some(r) = &state.reloadable {
+        html.push_str("<h2>Configuration</h2>\n<pre>");
+        html.push_str(&html_escape(&r.describe()));
+        html.push_str("</pre>\n");
+    }
+    html.push_str("</body></html>\n");
+    respond(StatusCode::OK, "text/html; charset=utf-8", html)
+}

@@ -1,0 +1,170 @@
+//! Multi-target probes: `/probe?target=…&module=…`.
+//!
+//! The same flow as a scrape, with one prober in place of the collectors and a fresh sample set
+//! per request. The exporter decides what the parameters mean; core parses the query, applies the
+//! concurrency gate, and renders `debug=true`.
+
+use crate::collector::BoxFuture;
+use crate::deadline::ScrapeTimeout;
+use crate::exposition::{encode, Format};
+use crate::metrics::MetricSet;
+use std::fmt::Write as _;
+use std::time::Instant;
+
+/// The query of one `/probe` request.
+#[derive(Debug, Clone)]
+pub struct ProbeQuery {
+    /// Decoded query parameters, in order.
+    pub params: Vec<(String, String)>,
+    /// The value of `X-Prometheus-Scrape-Timeout-Seconds`, if sent.
+    pub timeout_header: Option<String>,
+    /// How the deadline is derived (offset and cap from the flags).
+    pub scrape_timeout: ScrapeTimeout,
+}
+
+impl ProbeQuery {
+    /// The first value of a parameter.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Parses a raw query string (`a=b&c=d`, percent-encoded, `+` as space).
+    pub fn parse_params(query: &str) -> Vec<(String, String)> {
+        query
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .map(|pair| {
+                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                (percent_decode(k), percent_decode(v))
+            })
+            .collect()
+    }
+}
+
+/// Decodes `%XX` escapes and `+`; invalid escapes are kept literally.
+pub fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
+                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    Some(b) => {
+                        out.push(b);
+                        i += 3;
+                        continue;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The debug log of one probe, returned by `debug=true` and kept in probe history.
+#[derive(Debug, Clone)]
+pub struct ProbeLog {
+    started: Instant,
+    text: String,
+}
+
+impl Default for ProbeLog {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ProbeLog {
+    /// An empty log whose timestamps count from now.
+    pub fn new() -> Self {
+        Self {
+            started: Instant::now(),
+            text: String::new(),
+        }
+    }
+
+    fn push(&mut self, level: &str, msg: &dyn std::fmt::Display) {
+        let _ = writeln!(
+            self.text,
+            "+{:.6}s level={level} msg=\"{msg}\"",
+            self.started.elapsed().as_secs_f64()
+        );
+    }
+
+    /// Records a step.
+    pub fn info(&mut self, msg: impl std::fmt::Display) {
+        self.push("info", &msg);
+    }
+
+    /// Records a failure.
+    pub fn error(&mut self, msg: impl std::fmt::Display) {
+        self.push("error", &msg);
+    }
+
+    /// The log text, one line per entry.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+}
+
+/// What one probe produced.
+#[derive(Debug, Clone)]
+pub struct ProbeReport {
+    /// The samples (including `probe_success`).
+    pub metrics: MetricSet,
+    /// The probe's log.
+    pub log: ProbeLog,
+    /// Whether the probe succeeded.
+    pub success: bool,
+}
+
+impl ProbeReport {
+    /// The `debug=true` page: the log, then the metrics the probe would have returned.
+    pub fn debug_text(&self) -> String {
+        format!(
+            "Logs for the probe:\n{}\n\nMetrics that would have been returned:\n{}",
+            self.log.text(),
+            encode(&self.metrics, Format::Text)
+        )
+    }
+}
+
+/// A request the prober refuses before probing (bad target, unknown module): HTTP 400 with this
+/// one-line reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ProbeRejection(pub String);
+
+/// The exporter's side of `/probe`.
+pub trait ProbeHandler: Send + Sync + 'static {
+    /// Validates the query and runs one probe under the deadline derived from
+    /// `q.scrape_timeout` and `q.timeout_header` (and any cap of its own, such as a module's
+    /// timeout). A failing target is a report with `success == false`, not an error.
+    fn probe(&self, q: ProbeQuery) -> BoxFuture<'_, Result<ProbeReport, ProbeRejection>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_parsing_decodes_escapes() {
+        let p = ProbeQuery::parse_params(
+            "target=http%3A%2F%2Fa.b%2Fx%3Fy%3D1&module=http_2xx&debug=true&x=a+b&bad=%zz&end=%4",
+        );
+        assert_eq!(p[0], ("target".into(), "http://a.b/x?y=1".into()));
+        assert_eq!(p[1], ("module".into(), "http_2xx".into()));
+        assert_eq!(p[3], ("x".into(), "a b".into()));
+        assert_eq!(p[4], ("bad".into(), "%zz".into()));
+        assert_eq!(p[5], ("end".into(), "%4".into()));
+    }
+}

@@ -1,0 +1,650 @@
+//! The exporter-toolkit web configuration file (`--web.config.file`): TLS, client certificates,
+//! basic auth and response headers, so users keep the `web-config.yml` they already have.
+
+use crate::config::{load_yaml, ConfigError};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use subtle::ConstantTimeEq;
+
+/// The file as written by users (field names as in the Prometheus exporter toolkit).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebConfigFile {
+    /// TLS settings; absent means plain HTTP.
+    #[serde(default)]
+    pub tls_server_config: Option<TlsServerConfig>,
+    /// HTTP settings.
+    #[serde(default)]
+    pub http_server_config: Option<HttpServerConfig>,
+    /// User name to bcrypt hash.
+    #[serde(default)]
+    pub basic_auth_users: BTreeMap<String, String>,
+}
+
+/// `tls_server_config`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsServerConfig {
+    /// Server certificate chain (PEM file).
+    #[serde(default)]
+    pub cert_file: Option<PathBuf>,
+    /// Server private key (PEM file).
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
+    /// Inline PEM certificate chain (alternative to `cert_file`).
+    #[serde(default)]
+    pub cert: Option<String>,
+    /// Inline PEM key (alternative to `key_file`).
+    #[serde(default)]
+    pub key: Option<String>,
+    /// Client certificate policy, as Go's `tls.ClientAuthType` names.
+    #[serde(default)]
+    pub client_auth_type: Option<String>,
+    /// CA bundle that client certificates must chain to.
+    #[serde(default)]
+    pub client_ca_file: Option<PathBuf>,
+    /// If set, a verified client certificate must carry one of these SANs.
+    #[serde(default)]
+    pub client_allowed_sans: Vec<String>,
+    /// `TLS12` or `TLS13` (rustls implements no older versions).
+    #[serde(default)]
+    pub min_version: Option<String>,
+    /// `TLS12` or `TLS13`.
+    #[serde(default)]
+    pub max_version: Option<String>,
+    /// TLS 1.2 cipher suites by Go name.
+    #[serde(default)]
+    pub cipher_suites: Vec<String>,
+    /// Accepted for compatibility; rustls always prefers the server's order.
+    #[serde(default)]
+    pub prefer_server_cipher_suites: Option<bool>,
+    /// Key exchange groups by Go name (`X25519`, `CurveP256`, `CurveP384`).
+    #[serde(default)]
+    pub curve_preferences: Vec<String>,
+}
+
+/// `http_server_config`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpServerConfig {
+    /// Whether HTTP/2 is offered over TLS (default true).
+    #[serde(default)]
+    pub http2: Option<bool>,
+    /// Security headers added to every response.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+}
+
+/// Why a web config cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum WebConfigError {
+    /// The file itself is unreadable or malformed.
+    #[error(transparent)]
+    File(#[from] ConfigError),
+    /// A value is not acceptable.
+    #[error("{path}: {message}")]
+    Invalid {
+        /// The web config file.
+        path: PathBuf,
+        /// The offending field and why.
+        message: String,
+    },
+}
+
+/// Headers exporter-toolkit allows in `http_server_config.headers`.
+const ALLOWED_HEADERS: &[&str] = &[
+    "Strict-Transport-Security",
+    "X-Content-Type-Options",
+    "X-Frame-Options",
+    "X-XSS-Protection",
+    "Content-Security-Policy",
+];
+
+/// A web config ready for serving: a TLS acceptor, the auth check and extra headers.
+pub struct WebSecurity {
+    /// The TLS server configuration, when TLS is on.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Basic auth, when users are configured.
+    pub auth: Option<BasicAuth>,
+    /// Headers added to every response.
+    pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
+    /// SANs a client certificate must carry (empty: any verified certificate).
+    pub client_allowed_sans: Vec<String>,
+}
+
+impl std::fmt::Debug for WebSecurity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebSecurity")
+            .field("tls", &self.tls.is_some())
+            .field("auth", &self.auth.is_some())
+            .field("headers", &self.headers.len())
+            .finish()
+    }
+}
+
+impl WebSecurity {
+    /// No TLS, no auth.
+    pub fn open() -> Self {
+        Self {
+            tls: None,
+            auth: None,
+            headers: Vec::new(),
+            client_allowed_sans: Vec::new(),
+        }
+    }
+
+    /// Loads and validates a web config file.
+    pub fn load(path: &Path) -> Result<Self, WebConfigError> {
+        let file: WebConfigFile = load_yaml(path)?;
+        Self::from_file(file, path)
+    }
+
+    /// Validates an already-parsed web config; `path` names the file in errors and resolves
+    /// relative certificate paths (relative to the config file's directory, as the toolkit does).
+    pub fn from_file(file: WebConfigFile, path: &Path) -> Result<Self, WebConfigError> {
+        let invalid = |message: String| WebConfigError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        };
+        let base = path.parent().unwrap_or(Path::new("."));
+        let resolve = |p: &Path| {
+            if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                base.join(p)
+            }
+        };
+
+        let mut headers = Vec::new();
+        let http2 = file
+            .http_server_config
+            .as_ref()
+            .and_then(|h| h.http2)
+            .unwrap_or(true);
+        if let Some(http) = &file.http_server_config {
+            for (name, value) in &http.headers {
+                let Some(canonical) = ALLOWED_HEADERS
+                    .iter()
+                    .find(|h| h.eq_ignore_ascii_case(name))
+                else {
+                    return Err(invalid(format!(
+                        "http_server_config.headers: header {name:?} is not allowed (allowed: {})",
+                        ALLOWED_HEADERS.join(", ")
+                    )));
+                };
+                let name = http::HeaderName::from_bytes(canonical.as_bytes())
+                    .map_err(|e| invalid(format!("http_server_config.headers.{canonical}: {e}")))?;
+                let value = http::HeaderValue::from_str(value)
+                    .map_err(|e| invalid(format!("http_server_config.headers.{canonical}: {e}")))?;
+                headers.push((name, value));
+            }
+        }
+
+        let auth = if file.basic_auth_users.is_empty() {
+            None
+        } else {
+            for (user, hash) in &file.basic_auth_users {
+                if hash.parse::<bcrypt::HashParts>().is_err() {
+                    return Err(invalid(format!(
+                        "basic_auth_users.{user}: not a bcrypt hash (generate one with `htpasswd -nBC 10 \"\" | tr -d ':\\n'`)"
+                    )));
+                }
+            }
+            Some(BasicAuth::new(file.basic_auth_users.clone()))
+        };
+
+        let mut client_allowed_sans = Vec::new();
+        let tls = match &file.tls_server_config {
+            None => None,
+            Some(t) => {
+                client_allowed_sans = t.client_allowed_sans.clone();
+                Some(Arc::new(build_tls(t, http2, &resolve).map_err(invalid)?))
+            }
+        };
+        Ok(Self {
+            tls,
+            auth,
+            headers,
+            client_allowed_sans,
+        })
+    }
+}
+
+fn tls_version(
+    name: &str,
+    field: &str,
+) -> Result<&'static rustls::SupportedProtocolVersion, String> {
+    match name {
+        "TLS12" => Ok(&rustls::version::TLS12),
+        "TLS13" => Ok(&rustls::version::TLS13),
+        "TLS10" | "TLS11" => Err(format!(
+            "tls_server_config.{field}: {name} is not supported (rustls implements TLS12 and TLS13 only)"
+        )),
+        other => Err(format!(
+            "tls_server_config.{field}: unknown TLS version {other:?} (use TLS12 or TLS13)"
+        )),
+    }
+}
+
+fn build_tls(
+    t: &TlsServerConfig,
+    http2: bool,
+    resolve: &dyn Fn(&Path) -> PathBuf,
+) -> Result<rustls::ServerConfig, String> {
+    let certs: Vec<CertificateDer<'static>> = match (&t.cert_file, &t.cert) {
+        (Some(_), Some(_)) => {
+            return Err("tls_server_config: set cert_file or cert, not both".into());
+        }
+        (Some(f), None) => {
+            let f = resolve(f);
+            CertificateDer::pem_file_iter(&f)
+                .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| format!("tls_server_config.cert_file {}: {e}", f.display()))?
+        }
+        (None, Some(pem)) => CertificateDer::pem_slice_iter(pem.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("tls_server_config.cert: {e}"))?,
+        (None, None) => return Err("tls_server_config: cert_file is required".into()),
+    };
+    if certs.is_empty() {
+        return Err("tls_server_config.cert_file: no certificate found".into());
+    }
+    let key: PrivateKeyDer<'static> = match (&t.key_file, &t.key) {
+        (Some(_), Some(_)) => return Err("tls_server_config: set key_file or key, not both".into()),
+        (Some(f), None) => {
+            let f = resolve(f);
+            PrivateKeyDer::from_pem_file(&f)
+                .map_err(|e| format!("tls_server_config.key_file {}: {e}", f.display()))?
+        }
+        (None, Some(pem)) => PrivateKeyDer::from_pem_slice(pem.as_bytes())
+            .map_err(|e| format!("tls_server_config.key: {e}"))?,
+        (None, None) => return Err("tls_server_config: key_file is required".into()),
+    };
+
+    let min = match &t.min_version {
+        Some(v) => tls_version(v, "min_version")?,
+        None => &rustls::version::TLS12,
+    };
+    let max = match &t.max_version {
+        Some(v) => tls_version(v, "max_version")?,
+        None => &rustls::version::TLS13,
+    };
+    let mut versions: Vec<&'static rustls::SupportedProtocolVersion> = Vec::new();
+    if min.version == rustls::ProtocolVersion::TLSv1_2 {
+        versions.push(&rustls::version::TLS12);
+    }
+    if max.version == rustls::ProtocolVersion::TLSv1_3 {
+        versions.push(&rustls::version::TLS13);
+    }
+    if versions.is_empty() {
+        return Err("tls_server_config: min_version is above max_version".into());
+    }
+
+    let mut provider = rustls::crypto::ring::default_provider();
+    if !t.cipher_suites.is_empty() {
+        let mut chosen = Vec::new();
+        for name in &t.cipher_suites {
+            let suite = provider
+                .cipher_suites
+                .iter()
+                .find(|s| go_suite_name(s.suite()) == Some(name.as_str()))
+                .ok_or_else(|| {
+                    format!("tls_server_config.cipher_suites: {name:?} is not supported by rustls")
+                })?;
+            chosen.push(*suite);
+        }
+        // TLS 1.3 suites are not configurable in Go either; keep them.
+        chosen.extend(
+            provider
+                .cipher_suites
+                .iter()
+                .filter(|s| s.version() == &rustls::version::TLS13),
+        );
+        provider.cipher_suites = chosen;
+    }
+    if !t.curve_preferences.is_empty() {
+        let mut groups = Vec::new();
+        for name in &t.curve_preferences {
+            let want = match name.as_str() {
+                "X25519" => rustls::NamedGroup::X25519,
+                "CurveP256" => rustls::NamedGroup::secp256r1,
+                "CurveP384" => rustls::NamedGroup::secp384r1,
+                other => {
+                    return Err(format!(
+                        "tls_server_config.curve_preferences: {other:?} is not supported (X25519, CurveP256, CurveP384)"
+                    ))
+                }
+            };
+            if let Some(g) = provider.kx_groups.iter().find(|g| g.name() == want) {
+                groups.push(*g);
+            }
+        }
+        provider.kx_groups = groups;
+    }
+    let provider = Arc::new(provider);
+
+    let client_auth = t.client_auth_type.as_deref().unwrap_or("NoClientCert");
+    let roots = || -> Result<Arc<rustls::RootCertStore>, String> {
+        let Some(ca) = &t.client_ca_file else {
+            return Err(format!(
+                "tls_server_config.client_ca_file is required with client_auth_type {client_auth}"
+            ));
+        };
+        let ca = resolve(ca);
+        let mut store = rustls::RootCertStore::empty();
+        let certs = CertificateDer::pem_file_iter(&ca)
+            .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| format!("tls_server_config.client_ca_file {}: {e}", ca.display()))?;
+        for c in certs {
+            store
+                .add(c)
+                .map_err(|e| format!("tls_server_config.client_ca_file {}: {e}", ca.display()))?;
+        }
+        Ok(Arc::new(store))
+    };
+    let builder = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
+        .with_protocol_versions(&versions)
+        .map_err(|e| format!("tls_server_config: {e}"))?;
+    let verifier: Option<Arc<dyn ClientCertVerifier>> = match client_auth {
+        "NoClientCert" | "" => None,
+        "RequestClientCert" => Some(Arc::new(AnyClientCert {
+            mandatory: false,
+            provider: Arc::clone(&provider),
+        })),
+        "RequireAnyClientCert" => Some(Arc::new(AnyClientCert {
+            mandatory: true,
+            provider: Arc::clone(&provider),
+        })),
+        "VerifyClientCertIfGiven" => Some(
+            WebPkiClientVerifier::builder_with_provider(roots()?, Arc::clone(&provider))
+                .allow_unauthenticated()
+                .build()
+                .map_err(|e| format!("tls_server_config.client_ca_file: {e}"))?,
+        ),
+        "RequireAndVerifyClientCert" => Some(
+            WebPkiClientVerifier::builder_with_provider(roots()?, Arc::clone(&provider))
+                .build()
+                .map_err(|e| format!("tls_server_config.client_ca_file: {e}"))?,
+        ),
+        other => {
+            return Err(format!(
+                "tls_server_config.client_auth_type: unknown value {other:?} (NoClientCert, RequestClientCert, RequireAnyClientCert, VerifyClientCertIfGiven, RequireAndVerifyClientCert)"
+            ))
+        }
+    };
+    if !t.client_allowed_sans.is_empty() && !client_auth.contains("Verify") {
+        return Err(
+            "tls_server_config.client_allowed_sans needs a verifying client_auth_type".into(),
+        );
+    }
+    let builder = match verifier {
+        Some(v) => builder.with_client_cert_verifier(v),
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = builder.with_single_cert(certs, key).map_err(|e| {
+        format!("tls_server_config: certificate and key do not match or are unusable: {e}")
+    })?;
+    config.alpn_protocols = if http2 {
+        vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+    } else {
+        vec![b"http/1.1".to_vec()]
+    };
+    Ok(config)
+}
+
+fn go_suite_name(s: rustls::CipherSuite) -> Option<&'static str> {
+    use rustls::CipherSuite as C;
+    Some(match s {
+        C::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 => "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+        C::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384 => "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+        C::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256 => {
+            "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305"
+        }
+        C::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 => "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+        C::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384 => "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+        C::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256 => "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305",
+        _ => return None,
+    })
+}
+
+/// Go's `RequestClientCert` / `RequireAnyClientCert`: a certificate is asked for (or required)
+/// but not verified against any CA.
+#[derive(Debug)]
+struct AnyClientCert {
+    mandatory: bool,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl ClientCertVerifier for AnyClientCert {
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &[]
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        self.mandatory
+    }
+
+    fn verify_client_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        Ok(ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// Basic auth against bcrypt hashes.
+///
+/// bcrypt is slow by design (tens of milliseconds per check), far too slow to run on every
+/// scrape, so a successful check is cached per user; the cached password is compared in
+/// constant time. Unknown users are checked against a dummy hash so their answer takes as long
+/// as a known user's.
+pub struct BasicAuth {
+    users: BTreeMap<String, String>,
+    verified: Mutex<BTreeMap<String, Vec<u8>>>,
+}
+
+/// A valid bcrypt hash of a random string, so unknown users cost one bcrypt run too.
+const DUMMY_HASH: &str = "$2y$10$QOauhQNbBCuQDKes6eFzPeMqBSjb7Mr5DUmpZ/VcEd00UAV/LDeSi";
+
+impl BasicAuth {
+    /// Auth over the given user to bcrypt-hash map.
+    pub fn new(users: BTreeMap<String, String>) -> Self {
+        Self {
+            users,
+            verified: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// Checks an `Authorization` header value. Runs bcrypt on a cache miss (call it from a
+    /// blocking context or accept the cost).
+    pub fn check_header(&self, header: Option<&str>) -> bool {
+        let Some((user, password)) = header.and_then(parse_basic) else {
+            return false;
+        };
+        self.check(&user, &password)
+    }
+
+    /// Checks a user name and password.
+    pub fn check(&self, user: &str, password: &str) -> bool {
+        if let Ok(cache) = self.verified.lock() {
+            if let Some(known) = cache.get(user) {
+                if bool::from(known.as_slice().ct_eq(password.as_bytes())) {
+                    return true;
+                }
+            }
+        }
+        let (hash, known_user) = match self.users.get(user) {
+            Some(h) => (h.as_str(), true),
+            None => (DUMMY_HASH, false),
+        };
+        let ok = bcrypt::verify(password, hash).unwrap_or(false) && known_user;
+        if ok {
+            if let Ok(mut cache) = self.verified.lock() {
+                cache.insert(user.to_string(), password.as_bytes().to_vec());
+            }
+        }
+        ok
+    }
+}
+
+fn parse_basic(header: &str) -> Option<(String, String)> {
+    let (scheme, rest) = header.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64_decode(rest.trim())?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (u, p) = text.split_once(':')?;
+    Some((u.to_string(), p.to_string()))
+}
+
+fn base64_decode(s: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    let mut buf = 0u32;
+    let mut bits = 0u32;
+    for c in s.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            b'=' => break,
+            _ => return None,
+        };
+        buf = (buf << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buf >> bits) as u8);
+            buf &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write as _;
+
+    fn write(dir: &Path, name: &str, body: &str) -> PathBuf {
+        let p = dir.join(name);
+        let mut f = std::fs::File::create(&p).unwrap();
+        f.write_all(body.as_bytes()).unwrap();
+        p
+    }
+
+    #[test]
+    fn basic_header_decodes() {
+        assert_eq!(
+            parse_basic("Basic YWxpY2U6czNjcmV0"),
+            Some(("alice".into(), "s3cret".into()))
+        );
+        assert_eq!(parse_basic("Bearer x"), None);
+    }
+
+    #[test]
+    fn bcrypt_auth_accepts_only_the_right_password() {
+        let hash = bcrypt::hash("s3cret", 4).unwrap();
+        let auth = BasicAuth::new(BTreeMap::from([("alice".to_string(), hash)]));
+        assert!(auth.check("alice", "s3cret"));
+        // The cached path must still reject a wrong password.
+        assert!(!auth.check("alice", "wrong"));
+        assert!(auth.check("alice", "s3cret"));
+        assert!(!auth.check("bob", "s3cret"));
+    }
+
+    #[test]
+    fn invalid_values_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let cases = [
+            (
+                "basic_auth_users:\n  alice: notahash\n",
+                "basic_auth_users.alice: not a bcrypt hash",
+            ),
+            (
+                "tls_server_config:\n  key_file: k.pem\n",
+                "tls_server_config: cert_file is required",
+            ),
+            (
+                "http_server_config:\n  headers:\n    X-Powered-By: me\n",
+                "header \"X-Powered-By\" is not allowed",
+            ),
+        ];
+        for (body, want) in cases {
+            let p = write(dir.path(), "web.yml", body);
+            let err = WebSecurity::load(&p).unwrap_err().to_string();
+            assert!(err.contains(want), "{err} should contain {want}");
+            assert!(err.starts_with(&p.display().to_string()), "{err}");
+        }
+        let p = write(dir.path(), "web.yml", "tls_server_config:\n  cert_fil: x\n");
+        let err = WebSecurity::load(&p).unwrap_err().to_string();
+        assert!(err.contains(":2:3: ") && err.contains("cert_fil"), "{err}");
+    }
+
+    #[test]
+    fn tls_config_loads_generated_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+        write(dir.path(), "c.pem", &cert.cert.pem());
+        write(dir.path(), "k.pem", &cert.signing_key.serialize_pem());
+        let p = write(
+            dir.path(),
+            "web.yml",
+            "tls_server_config:\n  cert_file: c.pem\n  key_file: k.pem\n  min_version: TLS13\n",
+        );
+        let sec = WebSecurity::load(&p).unwrap();
+        assert!(sec.tls.is_some());
+        let p = write(
+            dir.path(),
+            "web.yml",
+            "tls_server_config:\n  cert_file: c.pem\n  key_file: k.pem\n  min_version: TLS10\n",
+        );
+        let err = WebSecurity::load(&p).unwrap_err().to_string();
+        assert!(err.contains("TLS10 is not supported"), "{err}");
+    }
+}

@@ -1,0 +1,492 @@
+//! The shared server, started for real on 127.0.0.1 port 0 and exercised over HTTP(S).
+
+use std::io::Read as _;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use watchkeeper_core::cli::WebArgs;
+use watchkeeper_core::config::Reloadable;
+use watchkeeper_core::exporter::{Exporter, ExporterSpec, RunningExporter};
+use watchkeeper_core::probe::{ProbeHandler, ProbeLog, ProbeQuery, ProbeRejection, ProbeReport};
+use watchkeeper_core::{
+    BlockingCollector, BoxFuture, CollectError, Collector, CollectorRunner, MetricSet, MetricType,
+    ScrapeContext,
+};
+
+const SPEC: ExporterSpec = ExporterSpec {
+    name: "test",
+    binary: "watchkeeper-test",
+    default_port: 0,
+    description: "A test exporter.",
+};
+
+struct Answer;
+impl BlockingCollector for Answer {
+    fn name(&self) -> &str {
+        "answer"
+    }
+    fn collect(&self, out: &mut MetricSet) -> Result<(), CollectError> {
+        out.family("test_answer", "The answer.", MetricType::Gauge)
+            .sample(&[("kind", "quote\"d")], 42.0);
+        out.counter("test_events_total", "Events seen.", 7.0);
+        Ok(())
+    }
+}
+
+/// A collector that takes `delay` (a stuck mount, a dead database).
+struct Slow(Duration);
+impl Collector for Slow {
+    fn name(&self) -> &str {
+        "slow"
+    }
+    fn collect(&self, _ctx: ScrapeContext) -> BoxFuture<'_, Result<MetricSet, CollectError>> {
+        let d = self.0;
+        Box::pin(async move {
+            tokio::time::sleep(d).await;
+            Ok(MetricSet::new())
+        })
+    }
+}
+
+struct Config {
+    fail: AtomicBool,
+}
+impl Reloadable for Config {
+    fn reload(&self) -> Result<(), String> {
+        if self.fail.load(Ordering::SeqCst) {
+            Err("conf.yml:3:5: unknown field `bogus`".into())
+        } else {
+            Ok(())
+        }
+    }
+    fn describe(&self) -> String {
+        "password: <redacted>\nname: <visible>\n".into()
+    }
+}
+
+struct EchoProber;
+impl ProbeHandler for EchoProber {
+    fn probe(&self, q: ProbeQuery) -> BoxFuture<'_, Result<ProbeReport, ProbeRejection>> {
+        Box::pin(async move {
+            let Some(target) = q.get("target") else {
+                return Err(ProbeRejection("Target parameter is missing".into()));
+            };
+            let mut log = ProbeLog::new();
+            log.info(format!("probing {target}"));
+            let mut metrics = MetricSet::new();
+            metrics.gauge("probe_success", "Whether the probe succeeded.", 1.0);
+            Ok(ProbeReport {
+                metrics,
+                log,
+                success: true,
+            })
+        })
+    }
+}
+
+fn runner(slow: Duration) -> CollectorRunner {
+    let mut r = CollectorRunner::new(vec!["watchkeeper_test".into()]);
+    r.add_blocking(Answer).add(Arc::new(Slow(slow)));
+    r
+}
+
+async fn start(web: WebArgs, slow: Duration, config: Arc<Config>) -> (RunningExporter, String) {
+    let running = Exporter::new(SPEC)
+        .collectors(runner(slow))
+        .prober(Arc::new(EchoProber))
+        .reloadable(config)
+        .bind(&web)
+        .await
+        .expect("server starts");
+    let addr = running.local_addrs()[0];
+    (running, format!("{addr}"))
+}
+
+fn config() -> Arc<Config> {
+    Arc::new(Config {
+        fail: AtomicBool::new(false),
+    })
+}
+
+#[tokio::test]
+async fn metrics_are_served_in_both_formats_with_self_metrics_and_gzip() {
+    let (server, addr) = start(WebArgs::loopback_ephemeral(), Duration::ZERO, config()).await;
+    let client = reqwest::Client::new();
+    let url = format!("http://{addr}/metrics");
+
+    let resp = client.get(&url).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        resp.headers()["content-type"],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    let body = resp.text().await.unwrap();
+    assert!(
+        body.contains("test_answer{kind=\"quote\\\"d\"} 42\n"),
+        "{body}"
+    );
+    assert!(
+        body.contains("# TYPE test_events_total counter\ntest_events_total 7\n")
+            || body.contains("test_events_total 7\n")
+    );
+    assert!(body.contains("watchkeeper_test_scrape_collector_success{collector=\"answer\"} 1\n"));
+    assert!(body.contains("watchkeeper_test_build_info{version=\""));
+    assert!(body.contains("watchkeeper_test_config_last_reload_successful 1\n"));
+    assert!(body.contains("process_resident_memory_bytes "));
+    assert!(!body.contains("# EOF"));
+
+    let resp = client
+        .get(&url)
+        .header(
+            "Accept",
+            "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.headers()["content-type"],
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    );
+    let body = resp.text().await.unwrap();
+    assert!(body.contains("# TYPE test_events counter\n"), "{body}");
+    assert!(body.ends_with("# EOF\n"));
+
+    let resp = client
+        .get(&url)
+        .header("Accept-Encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["content-encoding"], "gzip");
+    let bytes = resp.bytes().await.unwrap();
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(&bytes[..])
+        .read_to_string(&mut text)
+        .unwrap();
+    assert!(text.contains("test_answer{"));
+
+    let landing = client
+        .get(format!("http://{addr}/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(landing.contains("watchkeeper-test") && landing.contains("A test exporter."));
+    assert!(landing.contains("password: &lt;redacted&gt;"), "{landing}");
+    assert_eq!(
+        client
+            .get(format!("http://{addr}/-/healthy"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        client
+            .get(format!("http://{addr}/-/ready"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        client
+            .get(format!("http://{addr}/nope"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    assert_eq!(
+        client
+            .get(format!("http://{addr}/-/reload"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        405
+    );
+    server.shutdown();
+    server.wait().await;
+}
+
+#[tokio::test]
+async fn a_slow_collector_is_cut_at_the_scrape_deadline() {
+    let (server, addr) = start(
+        WebArgs::loopback_ephemeral(),
+        Duration::from_secs(30),
+        config(),
+    )
+    .await;
+    let started = Instant::now();
+    let body = reqwest::Client::new()
+        .get(format!("http://{addr}/metrics"))
+        .header("X-Prometheus-Scrape-Timeout-Seconds", "1.5")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    // Deadline is 1.5s - 0.5s offset = 1s; generous slack for a loaded machine.
+    assert!(took < Duration::from_millis(1400), "took {took:?}");
+    assert!(body.contains("watchkeeper_test_scrape_collector_success{collector=\"slow\"} 0\n"));
+    assert!(body.contains("test_answer{"));
+    server.shutdown();
+}
+
+#[tokio::test]
+async fn requests_beyond_max_requests_get_503() {
+    let mut web = WebArgs::loopback_ephemeral();
+    web.max_requests = 1;
+    let (server, addr) = start(web, Duration::from_millis(800), config()).await;
+    let url = format!("http://{addr}/metrics");
+    let first = tokio::spawn({
+        let url = url.clone();
+        async move { reqwest::get(url).await.unwrap().status() }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let second = reqwest::get(&url).await.unwrap().status();
+    assert_eq!(second, 503);
+    assert_eq!(first.await.unwrap(), 200);
+    server.shutdown();
+}
+
+#[tokio::test]
+async fn failed_reload_keeps_serving_and_is_reported() {
+    let cfg = config();
+    let (server, addr) = start(
+        WebArgs::loopback_ephemeral(),
+        Duration::ZERO,
+        Arc::clone(&cfg),
+    )
+    .await;
+    let client = reqwest::Client::new();
+    cfg.fail.store(true, Ordering::SeqCst);
+    let resp = client
+        .post(format!("http://{addr}/-/reload"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 500);
+    assert!(resp
+        .text()
+        .await
+        .unwrap()
+        .contains("conf.yml:3:5: unknown field `bogus`"));
+    let body = client
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(body.contains("watchkeeper_test_config_last_reload_successful 0\n"));
+    assert!(body.contains("test_answer{"));
+    cfg.fail.store(false, Ordering::SeqCst);
+    assert_eq!(
+        client
+            .post(format!("http://{addr}/-/reload"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    server.shutdown();
+}
+
+#[tokio::test]
+async fn probe_endpoint_rejects_bad_requests_and_renders_debug() {
+    let (server, addr) = start(WebArgs::loopback_ephemeral(), Duration::ZERO, config()).await;
+    let resp = reqwest::get(format!("http://{addr}/probe")).await.unwrap();
+    assert_eq!(resp.status(), 400);
+    assert_eq!(resp.text().await.unwrap(), "Target parameter is missing\n");
+    let body = reqwest::get(format!("http://{addr}/probe?target=example&debug=true"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(body.starts_with("Logs for the probe:\n"), "{body}");
+    assert!(body.contains("probing example"));
+    assert!(body.contains("probe_success 1"));
+    server.shutdown();
+}
+
+struct Pki {
+    dir: tempfile::TempDir,
+    ca_pem: String,
+    client_pem: String,
+    client_key: String,
+    rogue_pem: String,
+    rogue_key: String,
+}
+
+fn issue(
+    ca: &(rcgen::Certificate, rcgen::KeyPair, rcgen::CertificateParams),
+    name: &str,
+    client: bool,
+) -> (String, String) {
+    let mut params = rcgen::CertificateParams::new(vec![name.to_string()]).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, name);
+    if client {
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    }
+    let key = rcgen::KeyPair::generate().unwrap();
+    let issuer = rcgen::Issuer::from_params(&ca.2, &ca.1);
+    let cert = params.signed_by(&key, &issuer).unwrap();
+    (cert.pem(), key.serialize_pem())
+}
+
+fn ca(name: &str) -> (rcgen::Certificate, rcgen::KeyPair, rcgen::CertificateParams) {
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, name);
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    (cert, key, params)
+}
+
+fn pki() -> Pki {
+    let dir = tempfile::tempdir().unwrap();
+    let test_ca = ca("Test CA");
+    let (server_pem, server_key) = issue(&test_ca, "localhost", false);
+    let (client_pem, client_key) = issue(&test_ca, "scraper", true);
+    let rogue_ca = ca("Rogue CA");
+    let (rogue_pem, rogue_key) = issue(&rogue_ca, "scraper", true);
+    let ca_cert = &test_ca.0;
+    let w = |n: &str, s: &str| std::fs::write(dir.path().join(n), s).unwrap();
+    w("ca.pem", &ca_cert.pem());
+    w("server.pem", &server_pem);
+    w("server-key.pem", &server_key);
+    Pki {
+        dir,
+        ca_pem: ca_cert.pem(),
+        client_pem,
+        client_key,
+        rogue_pem,
+        rogue_key,
+    }
+}
+
+fn client(pki: &Pki, identity: Option<(&str, &str)>) -> reqwest::Client {
+    let mut b = reqwest::Client::builder()
+        .use_rustls_tls()
+        .add_root_certificate(reqwest::Certificate::from_pem(pki.ca_pem.as_bytes()).unwrap());
+    if let Some((cert, key)) = identity {
+        let pem = format!("{cert}{key}");
+        b = b.identity(reqwest::Identity::from_pem(pem.as_bytes()).unwrap());
+    }
+    b.build().unwrap()
+}
+
+fn web_config(dir: &Path, hash: &str) -> std::path::PathBuf {
+    let p = dir.join("web.yml");
+    std::fs::write(
+        &p,
+        format!(
+            "tls_server_config:\n  cert_file: server.pem\n  key_file: server-key.pem\n  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.pem\nhttp_server_config:\n  headers:\n    X-Frame-Options: deny\nbasic_auth_users:\n  prometheus: {hash}\n"
+        ),
+    )
+    .unwrap();
+    p
+}
+
+#[tokio::test]
+async fn tls_basic_auth_and_client_certificates_are_enforced() {
+    let pki = pki();
+    let hash = bcrypt::hash("s3cret", 4).unwrap();
+    let mut web = WebArgs::loopback_ephemeral();
+    web.web_config_file = Some(web_config(pki.dir.path(), &hash));
+    let (server, addr) = start(web, Duration::ZERO, config()).await;
+    let port = addr.rsplit_once(':').unwrap().1;
+    let url = format!("https://localhost:{port}/metrics");
+
+    let good = client(&pki, Some((&pki.client_pem, &pki.client_key)));
+    let resp = good
+        .get(&url)
+        .basic_auth("prometheus", Some("s3cret"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["x-frame-options"], "deny");
+    assert!(resp.text().await.unwrap().contains("test_answer{"));
+
+    let resp = good.get(&url).send().await.unwrap();
+    assert_eq!(resp.status(), 401);
+    assert_eq!(resp.headers()["www-authenticate"], "Basic");
+    let resp = good
+        .get(&url)
+        .basic_auth("prometheus", Some("wrong"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+
+    let rogue = client(&pki, Some((&pki.rogue_pem, &pki.rogue_key)));
+    assert!(
+        rogue
+            .get(&url)
+            .basic_auth("prometheus", Some("s3cret"))
+            .send()
+            .await
+            .is_err(),
+        "untrusted client cert must fail the handshake"
+    );
+    let anonymous = client(&pki, None);
+    assert!(
+        anonymous
+            .get(&url)
+            .basic_auth("prometheus", Some("s3cret"))
+            .send()
+            .await
+            .is_err(),
+        "a missing client cert must fail the handshake"
+    );
+    let plain = reqwest::get(format!("http://{addr}/metrics")).await;
+    assert!(plain.map(|r| r.status() != 200).unwrap_or(true));
+    server.shutdown();
+}
+
+#[tokio::test]
+async fn bad_web_config_and_listen_address_are_usage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("web.yml");
+    std::fs::write(&p, "basic_auth_users:\n  alice: plain-text\n").unwrap();
+    let mut web = WebArgs::loopback_ephemeral();
+    web.web_config_file = Some(p.clone());
+    let err = Exporter::new(SPEC)
+        .bind(&web)
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert_eq!(err, format!("{}: basic_auth_users.alice: not a bcrypt hash (generate one with `htpasswd -nBC 10 \"\" | tr -d ':\\n'`)", p.display()));
+    let mut web = WebArgs::loopback_ephemeral();
+    web.listen_addresses = vec!["localhost:99999".into()];
+    let err = Exporter::new(SPEC)
+        .bind(&web)
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        err,
+        "invalid listen address \"localhost:99999\": the port must be a number from 0 to 65535"
+    );
+}
