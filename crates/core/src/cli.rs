@@ -41,6 +41,11 @@ pub struct WebArgs {
     )]
     pub timeout_offset: PromDuration,
 
+    /// Serve only the classic text format 0.0.4, even to scrapers that ask for OpenMetrics
+    /// (node_exporter's behaviour; for consumers whose OpenMetrics parser is strict).
+    #[arg(long = "web.disable-openmetrics")]
+    pub disable_openmetrics: bool,
+
     /// The longest a scrape may take, and the budget when the scraper sends no timeout.
     #[arg(
         long = "scrape.timeout",
@@ -59,6 +64,7 @@ impl WebArgs {
             web_config_file: None,
             max_requests: 40,
             timeout_offset: PromDuration(Duration::from_millis(500)),
+            disable_openmetrics: false,
             scrape_timeout: PromDuration(Duration::from_secs(10)),
         }
     }

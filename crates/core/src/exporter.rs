@@ -174,6 +174,7 @@ impl Exporter {
                 offset: web.timeout_offset.get(),
                 max: web.scrape_timeout.get(),
             },
+            openmetrics: !web.disable_openmetrics,
             gate: (web.max_requests > 0).then(|| Semaphore::new(web.max_requests)),
             security: RwLock::new(Arc::new(security)),
             web_config_file: web.web_config_file.clone(),
@@ -252,6 +253,7 @@ struct ServerState {
     landing: Vec<LandingSection>,
     telemetry_path: String,
     scrape_timeout: ScrapeTimeout,
+    openmetrics: bool,
     gate: Option<Semaphore>,
     security: RwLock<Arc<WebSecurity>>,
     web_config_file: Option<PathBuf>,
@@ -599,11 +601,14 @@ async fn metrics(state: &Arc<ServerState>, req: &Request<Incoming>) -> Response<
         add_reload_status(&state.prefix, &state.reload_status, &mut set);
     }
     add_process_metrics(&mut set);
-    encoded(req, &set)
+    encoded(state, req, &set)
 }
 
-fn encoded(req: &Request<Incoming>, set: &MetricSet) -> Response<Full<Bytes>> {
-    let format = Format::negotiate(header_str(req, "accept"));
+fn encoded(state: &ServerState, req: &Request<Incoming>, set: &MetricSet) -> Response<Full<Bytes>> {
+    let format = match Format::negotiate(header_str(req, "accept")) {
+        Format::OpenMetrics if !state.openmetrics => Format::Text,
+        f => f,
+    };
     let body = encode(set, format);
     if accepts_gzip(header_str(req, "accept-encoding")) {
         if let Ok(z) = gzip(body.as_bytes()) {
@@ -643,7 +648,7 @@ async fn probe(
         .is_some_and(|d| d.eq_ignore_ascii_case("true"));
     match prober.probe(q).await {
         Ok(report) if debug => text(StatusCode::OK, report.debug_text()),
-        Ok(report) => encoded(req, &report.metrics),
+        Ok(report) => encoded(state, req, &report.metrics),
         Err(rejection) => text(StatusCode::BAD_REQUEST, rejection.0),
     }
 }
