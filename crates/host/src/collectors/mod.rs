@@ -1,5 +1,19 @@
 //! The host collectors, one file each, and the list the binary registers them from.
 
+pub mod conntrack;
+pub mod cpu;
+pub mod filefd;
+pub mod loadavg;
+pub mod meminfo;
+pub mod netstat;
+pub mod os;
+pub mod pressure;
+pub(crate) mod procfile;
+pub mod sockstat;
+pub mod stat;
+pub mod uname;
+pub mod vmstat;
+
 use crate::options::HostOptions;
 use std::sync::Arc;
 use watchkeeper_core::Collector;
@@ -15,4 +29,17 @@ pub struct CollectorDef {
 }
 
 /// Every collector, in the order their samples appear.
-pub const ALL: &[CollectorDef] = &[];
+pub const ALL: &[CollectorDef] = &[
+    cpu::DEF,
+    meminfo::DEF,
+    loadavg::DEF,
+    stat::DEF,
+    vmstat::DEF,
+    pressure::DEF,
+    filefd::DEF,
+    conntrack::DEF,
+    sockstat::DEF,
+    netstat::DEF,
+    uname::DEF,
+    os::DEF,
+];
