@@ -75,6 +75,7 @@ pub fn start_exporter(binary: &str, args: &[&str]) -> (Process, String) {
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {binary}: {e}"));
     let stderr = child.stderr.take().expect("piped stderr");
+    let tag = binary.to_string();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let mut sent = false;
@@ -82,17 +83,23 @@ pub fn start_exporter(binary: &str, args: &[&str]) -> (Process, String) {
             if !sent {
                 if let Some(addr) = line
                     .contains("Listening on")
-                    .then(|| line.split_whitespace().find_map(|f| f.strip_prefix("address=")))
+                    .then(|| {
+                        line.split_whitespace()
+                            .find_map(|f| f.strip_prefix("address="))
+                    })
                     .flatten()
                 {
                     let _ = tx.send(addr.to_string());
                     sent = true;
                 }
             }
-            eprintln!("[{}] {line}", "exporter");
+            eprintln!("[{tag}] {line}");
         }
     });
-    let proc = Process { child, name: binary.to_string() };
+    let proc = Process {
+        child,
+        name: binary.to_string(),
+    };
     let addr = rx
         .recv_timeout(Duration::from_secs(20))
         .unwrap_or_else(|_| panic!("{binary} did not report its listen address"));
@@ -107,7 +114,10 @@ pub fn start_tool(path: &Path, args: &[String]) -> Process {
         .stderr(Stdio::null())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {}: {e}", path.display()));
-    Process { child, name: path.display().to_string() }
+    Process {
+        child,
+        name: path.display().to_string(),
+    }
 }
 
 /// Queries Prometheus' HTTP API until `check` accepts the JSON answer or `timeout` passes.
@@ -121,8 +131,17 @@ pub async fn poll_query(
     let client = reqwest::Client::new();
     let mut last = serde_json::Value::Null;
     while started.elapsed() < timeout {
-        if let Ok(resp) = client.get(format!("http://{prometheus}{path_and_query}")).send().await {
-            if let Ok(v) = resp.json::<serde_json::Value>().await {
+        if let Ok(resp) = client
+            .get(format!("http://{prometheus}{path_and_query}"))
+            .send()
+            .await
+        {
+            if let Ok(v) = resp
+                .bytes()
+                .await
+                .map_err(|_| ())
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).map_err(|_| ()))
+            {
                 if check(&v) {
                     return v;
                 }

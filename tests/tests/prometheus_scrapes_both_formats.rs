@@ -17,7 +17,9 @@ fn mem_total_bytes() -> f64 {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn prometheus_ingests_both_exposition_formats() {
-    let Some(prometheus) = system_tool("prometheus") else { return };
+    let Some(prometheus) = system_tool("prometheus") else {
+        return;
+    };
     let (_om, om_addr) = start_exporter("watchkeeper-host", &[]);
     let (_text, text_addr) = start_exporter("watchkeeper-host", &["--web.disable-openmetrics"]);
 
@@ -43,10 +45,15 @@ async fn prometheus_ingests_both_exposition_formats() {
         ],
     );
 
-    let up = poll_query(&prom_addr, "/api/v1/query?query=up", Duration::from_secs(60), |v| {
-        let ups = vector_by(v, "job");
-        ups.len() == 2 && ups.iter().all(|(_, val)| *val == 1.0)
-    })
+    let up = poll_query(
+        &prom_addr,
+        "/api/v1/query?query=up",
+        Duration::from_secs(60),
+        |v| {
+            let ups = vector_by(v, "job");
+            ups.len() == 2 && ups.iter().all(|(_, val)| *val == 1.0)
+        },
+    )
     .await;
     assert_eq!(vector_by(&up, "job").len(), 2);
 
@@ -68,13 +75,21 @@ async fn prometheus_ingests_both_exposition_formats() {
         |v| vector_by(v, "job").len() == 2,
     )
     .await;
-    let n = std::thread::available_parallelism().map(|n| n.get() as f64).unwrap_or(1.0);
+    let n = std::thread::available_parallelism()
+        .map(|n| n.get() as f64)
+        .unwrap_or(1.0);
     for (job, count) in vector_by(&cpus, "job") {
-        assert!(count >= n, "{job}: {count} idle CPU series, host has at least {n}");
+        assert!(
+            count >= n,
+            "{job}: {count} idle CPU series, host has at least {n}"
+        );
     }
 
     // Types as declared: a counter stays a counter, a gauge a gauge, through both formats.
-    for (metric, want) in [("node_cpu_seconds_total", "counter"), ("node_load1", "gauge")] {
+    for (metric, want) in [
+        ("node_cpu_seconds_total", "counter"),
+        ("node_load1", "gauge"),
+    ] {
         let md = poll_query(
             &prom_addr,
             &format!("/api/v1/targets/metadata?metric={metric}"),
@@ -83,16 +98,27 @@ async fn prometheus_ingests_both_exposition_formats() {
         )
         .await;
         for entry in md["data"].as_array().unwrap() {
-            assert_eq!(entry["type"], want, "{metric} via {}", entry["target"]["job"]);
+            assert_eq!(
+                entry["type"], want,
+                "{metric} via {}",
+                entry["target"]["job"]
+            );
         }
     }
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn promtool_finds_no_format_error_in_the_text_output() {
-    let Some(promtool) = system_tool("promtool") else { return };
+    let Some(promtool) = system_tool("promtool") else {
+        return;
+    };
     let (_host, addr) = start_exporter("watchkeeper-host", &[]);
-    let body = reqwest::get(format!("http://{addr}/metrics")).await.unwrap().text().await.unwrap();
+    let body = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let mut child = std::process::Command::new(promtool)
         .args(["check", "metrics"])
         .stdin(std::process::Stdio::piped())
@@ -101,9 +127,18 @@ async fn promtool_finds_no_format_error_in_the_text_output() {
         .spawn()
         .unwrap();
     use std::io::Write as _;
-    child.stdin.take().unwrap().write_all(body.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
-    let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     // Lint findings on names inherited from node_exporter (camelCase, missing units) are
     // expected; a parse error is not.
     assert!(!report.contains("error while linting"), "{report}");
