@@ -1,1 +1,217 @@
-//! blackbox
+//! The Watchkeeper blackbox exporter: HTTP, TCP, DNS, ICMP and gRPC probes behind
+//! `/probe?target=…&module=…`, reading blackbox_exporter's `blackbox.yml` and emitting its
+//! metric names.
+//!
+//! [`Blackbox`] is core's [`ProbeHandler`] (request validation, deadline, history) and
+//! [`Reloadable`] (the config file); each prober lives in its own module and is registered in
+//! [`prober`].
+
+pub mod config;
+pub mod dns;
+pub mod failure;
+pub mod grpc;
+pub mod history;
+pub mod http;
+pub mod icmp;
+pub mod prober;
+pub mod ssrf;
+pub mod tcp;
+pub mod tls;
+
+use crate::config::Config;
+use crate::history::History;
+use crate::ssrf::SsrfGuard;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use watchkeeper_core::config::Reloadable;
+use watchkeeper_core::deadline::ScrapeTimeout;
+use watchkeeper_core::exporter::ExporterSpec;
+use watchkeeper_core::probe::{ProbeHandler, ProbeQuery, ProbeRejection, ProbeReport};
+use watchkeeper_core::BoxFuture;
+
+/// Who this exporter is.
+pub const SPEC: ExporterSpec = ExporterSpec {
+    name: "blackbox",
+    binary: "watchkeeper-blackbox",
+    default_port: 10151,
+    description:
+        "Probes endpoints over HTTP, TCP, DNS, ICMP and gRPC (blackbox_exporter compatible).",
+};
+
+/// The module used when a request names none (as blackbox_exporter).
+pub const DEFAULT_MODULE: &str = "http_2xx";
+
+/// The probe endpoint's state: the config in force, the SSRF guard and the history.
+pub struct Blackbox {
+    path: PathBuf,
+    config: RwLock<Arc<Config>>,
+    guard: SsrfGuard,
+    history: Arc<History>,
+}
+
+impl Blackbox {
+    /// Loads the config file (warning about unsupported options) and builds the handler.
+    pub fn load(path: &Path, guard: SsrfGuard, history_limit: usize) -> Result<Self, String> {
+        let config = Config::load(path).map_err(|e| e.to_string())?;
+        warn_unsupported(&config);
+        Ok(Self::with_config(path, config, guard, history_limit))
+    }
+
+    /// A handler for an already loaded config.
+    pub fn with_config(
+        path: &Path,
+        config: Config,
+        guard: SsrfGuard,
+        history_limit: usize,
+    ) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            config: RwLock::new(Arc::new(config)),
+            guard,
+            history: Arc::new(History::new(history_limit)),
+        }
+    }
+
+    /// The config in force.
+    pub fn config(&self) -> Arc<Config> {
+        match self.config.read() {
+            Ok(g) => Arc::clone(&g),
+            // A writer never panics while holding the lock (it only swaps an Arc), but if one
+            // did, the last stored config is still whole.
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// The probe history.
+    pub fn history(&self) -> Arc<History> {
+        Arc::clone(&self.history)
+    }
+
+    /// Validates a request and runs the probe; shared by `/probe` and the `probe` subcommand.
+    pub async fn probe_once(
+        &self,
+        module_name: &str,
+        target: &str,
+        hostname: Option<&str>,
+        timeout: ScrapeTimeout,
+        timeout_header: Option<&str>,
+    ) -> Result<ProbeReport, ProbeRejection> {
+        let config = self.config();
+        let Some(module) = config.modules.get(module_name) else {
+            return Err(ProbeRejection(format!("Unknown module {module_name:?}")));
+        };
+        if target.is_empty() {
+            return Err(ProbeRejection("Target parameter is missing".into()));
+        }
+        let prober = prober::validate(module_name, module, target).map_err(ProbeRejection)?;
+        let budget = probe_budget(timeout, module.timeout(), timeout_header);
+        let outcome = prober::run(prober, module, target, hostname, budget, &self.guard).await;
+        let report = ProbeReport {
+            metrics: outcome.metrics,
+            log: outcome.log,
+            success: outcome.success,
+        };
+        self.history.add(
+            module_name,
+            target,
+            outcome.success,
+            outcome.failure.as_ref().map(|f| f.reason.as_str()),
+            outcome.duration.as_secs_f64(),
+            report.debug_text(),
+        );
+        Ok(report)
+    }
+}
+
+/// The probe's time budget: the scraper's timeout minus the offset, capped by the module's
+/// `timeout`; without a header, the module's timeout (or `--scrape.timeout`) decides.
+pub fn probe_budget(
+    t: ScrapeTimeout,
+    module_timeout: Option<Duration>,
+    header: Option<&str>,
+) -> Duration {
+    let t = ScrapeTimeout {
+        offset: t.offset,
+        max: module_timeout.unwrap_or(t.max),
+    };
+    t.budget(header, None)
+}
+
+fn warn_unsupported(config: &Config) {
+    for line in config.unsupported() {
+        tracing::warn!("{line}; probes with this module will be answered with HTTP 400");
+    }
+}
+
+impl ProbeHandler for Blackbox {
+    fn probe(&self, q: ProbeQuery) -> BoxFuture<'_, Result<ProbeReport, ProbeRejection>> {
+        Box::pin(async move {
+            let module = q
+                .get("module")
+                .filter(|m| !m.is_empty())
+                .unwrap_or(DEFAULT_MODULE)
+                .to_string();
+            let target = q.get("target").unwrap_or("").to_string();
+            let hostname = q
+                .get("hostname")
+                .filter(|h| !h.is_empty())
+                .map(str::to_string);
+            self.probe_once(
+                &module,
+                &target,
+                hostname.as_deref(),
+                q.scrape_timeout,
+                q.timeout_header.as_deref(),
+            )
+            .await
+        })
+    }
+}
+
+impl Reloadable for Blackbox {
+    fn reload(&self) -> Result<(), String> {
+        let config = Config::load(&self.path).map_err(|e| e.to_string())?;
+        warn_unsupported(&config);
+        tls::clear_cache();
+        match self.config.write() {
+            Ok(mut g) => *g = Arc::new(config),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(config),
+        }
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        watchkeeper_core::config::to_yaml(&*self.config())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn budget_follows_header_offset_and_module_timeout() {
+        let t = ScrapeTimeout {
+            offset: Duration::from_millis(500),
+            max: Duration::from_secs(10),
+        };
+        assert_eq!(
+            probe_budget(t, None, Some("5")),
+            Duration::from_millis(4500)
+        );
+        assert_eq!(
+            probe_budget(t, Some(Duration::from_secs(2)), Some("5")),
+            Duration::from_secs(2)
+        );
+        assert_eq!(
+            probe_budget(t, Some(Duration::from_secs(15)), None),
+            Duration::from_secs(15)
+        );
+        assert_eq!(
+            probe_budget(t, Some(Duration::from_secs(15)), Some("20")),
+            Duration::from_secs(15)
+        );
+        assert_eq!(probe_budget(t, None, None), Duration::from_secs(10));
+    }
+}

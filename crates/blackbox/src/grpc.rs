@@ -1,0 +1,1 @@
+//! The grpc prober (being written).

@@ -1,0 +1,1 @@
+//! The icmp prober (being written).
