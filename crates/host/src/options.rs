@@ -166,7 +166,9 @@ mod option_tests {
         let fs = FilesystemOptions::default();
         assert!(fs.mount_points_exclude.is_match("/proc/sys/fs/binfmt_misc"));
         assert!(fs.mount_points_exclude.is_match("/dev"));
-        assert!(fs.mount_points_exclude.is_match("/var/lib/docker/overlay2/x"));
+        assert!(fs
+            .mount_points_exclude
+            .is_match("/var/lib/docker/overlay2/x"));
         assert!(!fs.mount_points_exclude.is_match("/"));
         assert!(!fs.mount_points_exclude.is_match("/devices"));
         assert!(fs.fs_types_exclude.is_match("cgroup2"));

@@ -2,9 +2,15 @@
 
 pub mod conntrack;
 pub mod cpu;
+pub mod diskstats;
 pub mod filefd;
+pub mod filesystem;
+pub mod hwmon;
 pub mod loadavg;
+pub mod mdadm;
 pub mod meminfo;
+pub mod netclass;
+pub mod netdev;
 pub mod netstat;
 pub mod os;
 pub mod pressure;
@@ -42,4 +48,10 @@ pub const ALL: &[CollectorDef] = &[
     netstat::DEF,
     uname::DEF,
     os::DEF,
+    filesystem::DEF,
+    diskstats::DEF,
+    netdev::DEF,
+    netclass::DEF,
+    hwmon::DEF,
+    mdadm::DEF,
 ];
