@@ -1,0 +1,390 @@
+//! The exporter's YAML configuration: named targets, their credentials and custom queries.
+//!
+//! Passwords are never written in the file: a target names a `password_file` or a
+//! `password_env` variable, read when the configuration is loaded (and again on every reload),
+//! so a rotated secret is picked up by `POST /-/reload`.
+
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use watchkeeper_core::config::{load_yaml, parse_yaml, ConfigError, PromDuration, Secret};
+use watchkeeper_core::tls_client::TlsClientOptions;
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The databases to watch, each scraped on `/metrics` and reachable by name on `/probe`.
+    #[serde(default)]
+    pub targets: Vec<TargetConfig>,
+}
+
+/// The database engine of a target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// PostgreSQL (metric prefix `pg_`).
+    Postgres,
+    /// MySQL or MariaDB (metric prefix `mysql_`).
+    Mysql,
+    /// Redis (metric prefix `redis_`).
+    Redis,
+}
+
+impl Kind {
+    /// The metric prefix of the exporter this engine replaces.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Kind::Postgres => "pg",
+            Kind::Mysql => "mysql",
+            Kind::Redis => "redis",
+        }
+    }
+
+    /// The server's well-known port.
+    pub fn default_port(self) -> u16 {
+        match self {
+            Kind::Postgres => 5432,
+            Kind::Mysql => 3306,
+            Kind::Redis => 6379,
+        }
+    }
+}
+
+/// One database server to watch.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetConfig {
+    /// The target's name: the `target` label value and the `/probe?target=` key.
+    pub name: String,
+    /// The engine.
+    pub kind: Kind,
+    /// Host name or IP address of the server.
+    #[serde(default = "default_host")]
+    pub host: String,
+    /// TCP port; the engine's default when absent.
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// User to log in as (PostgreSQL default `postgres`, MySQL default `root`, Redis: ACL user).
+    #[serde(default)]
+    pub user: Option<String>,
+    /// Database to connect to (PostgreSQL default `postgres`; Redis: the database number).
+    #[serde(default)]
+    pub database: Option<String>,
+    /// File holding the password (one trailing newline is ignored).
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// Environment variable holding the password.
+    #[serde(default)]
+    pub password_env: Option<String>,
+    /// TLS settings; when present the connection must use TLS.
+    #[serde(default)]
+    pub tls: Option<TlsClientOptions>,
+    /// Maximum number of connections held open to this target.
+    #[serde(default = "default_pool_size")]
+    pub pool_size: usize,
+    /// Longest time to spend opening one connection (further capped by the scrape deadline).
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout: PromDuration,
+    /// A reused connection older than this is closed and reopened, so revoked credentials show
+    /// up as `up 0` within this time even though the old session still works.
+    #[serde(default = "default_max_connection_age")]
+    pub max_connection_age: PromDuration,
+    /// Extra queries whose rows become samples.
+    #[serde(default)]
+    pub custom_queries: Vec<CustomQueryConfig>,
+}
+
+/// A query whose result rows become samples.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomQueryConfig {
+    /// Metric name prefix: each value column `c` becomes the gauge `<name>_<c>`.
+    pub name: String,
+    /// Help text of the resulting metrics.
+    #[serde(default)]
+    pub help: Option<String>,
+    /// The SQL text.
+    pub query: String,
+    /// Columns whose (text) values become labels.
+    #[serde(default)]
+    pub labels: Vec<String>,
+    /// Columns whose numeric values become samples.
+    pub values: Vec<String>,
+    /// At most this many rows are turned into samples; the rest are ignored with a warning.
+    #[serde(default = "default_row_limit")]
+    pub row_limit: usize,
+    /// Longest time the query may run (further capped by the scrape deadline).
+    #[serde(default = "default_query_timeout")]
+    pub timeout: PromDuration,
+}
+
+fn default_host() -> String {
+    "127.0.0.1".into()
+}
+fn default_pool_size() -> usize {
+    1
+}
+fn default_connect_timeout() -> PromDuration {
+    PromDuration(Duration::from_secs(5))
+}
+fn default_max_connection_age() -> PromDuration {
+    PromDuration(Duration::from_secs(300))
+}
+fn default_row_limit() -> usize {
+    100
+}
+fn default_query_timeout() -> PromDuration {
+    PromDuration(Duration::from_secs(5))
+}
+
+/// The most connections one target may hold; more would defeat the point of a health exporter.
+pub const MAX_POOL_SIZE: usize = 16;
+
+/// A target with everything resolved: port, user, password read from its source.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    /// The configuration as written.
+    pub config: TargetConfig,
+    /// The port to connect to.
+    pub port: u16,
+    /// The password, if the target has one.
+    pub password: Option<Secret>,
+}
+
+impl PartialEq for Resolved {
+    fn eq(&self, other: &Self) -> bool {
+        // Serialized forms compare every field except the secret (redacted), so compare it apart.
+        watchkeeper_core::config::to_yaml(&self.config)
+            == watchkeeper_core::config::to_yaml(&other.config)
+            && self.password.as_ref().map(Secret::expose)
+                == other.password.as_ref().map(Secret::expose)
+    }
+}
+
+impl Config {
+    /// Loads and validates the file at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let config: Config = load_yaml(path)?;
+        config.validate(path)?;
+        Ok(config)
+    }
+
+    /// Parses and validates `text`; `path` is only used in messages.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let config: Config = parse_yaml(text, path)?;
+        config.validate(path)?;
+        Ok(config)
+    }
+
+    fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+        let invalid = |message: String| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        };
+        for (i, t) in self.targets.iter().enumerate() {
+            let at = format!("targets[{i}]");
+            if t.name.is_empty()
+                || !t
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            {
+                return Err(invalid(format!(
+                    "{at}.name: {:?} must be non-empty and use only letters, digits, '-', '_' and '.'",
+                    t.name
+                )));
+            }
+            if self.targets[..i].iter().any(|o| o.name == t.name) {
+                return Err(invalid(format!(
+                    "{at}.name: duplicate target name {:?}",
+                    t.name
+                )));
+            }
+            let at = format!("targets[{i}] ({})", t.name);
+            if t.host.is_empty() {
+                return Err(invalid(format!("{at}.host: must not be empty")));
+            }
+            if t.port == Some(0) {
+                return Err(invalid(format!("{at}.port: must be between 1 and 65535")));
+            }
+            if t.pool_size == 0 || t.pool_size > MAX_POOL_SIZE {
+                return Err(invalid(format!(
+                    "{at}.pool_size: {} is out of range 1..={MAX_POOL_SIZE}",
+                    t.pool_size
+                )));
+            }
+            if t.connect_timeout.get().is_zero() {
+                return Err(invalid(format!("{at}.connect_timeout: must be positive")));
+            }
+            if t.password_file.is_some() && t.password_env.is_some() {
+                return Err(invalid(format!(
+                    "{at}: set only one of password_file and password_env"
+                )));
+            }
+            if t.kind == Kind::Redis {
+                if let Some(db) = &t.database {
+                    if db.parse::<u16>().is_err() {
+                        return Err(invalid(format!(
+                            "{at}.database: a Redis database is a number, got {db:?}"
+                        )));
+                    }
+                }
+                if !t.custom_queries.is_empty() {
+                    return Err(invalid(format!(
+                        "{at}.custom_queries: not supported for kind redis"
+                    )));
+                }
+            }
+            if let Some(tls) = &t.tls {
+                if let Err(e) = tls.build() {
+                    return Err(invalid(format!("{at}.tls: {e}")));
+                }
+            }
+            for (j, q) in t.custom_queries.iter().enumerate() {
+                let at = format!("{at}.custom_queries[{j}]");
+                if !is_metric_name(&q.name) {
+                    return Err(invalid(format!(
+                        "{at}.name: {:?} is not a valid metric name",
+                        q.name
+                    )));
+                }
+                if q.query.trim().is_empty() {
+                    return Err(invalid(format!("{at}.query: must not be empty")));
+                }
+                if q.values.is_empty() {
+                    return Err(invalid(format!(
+                        "{at}.values: name at least one value column"
+                    )));
+                }
+                for c in q.labels.iter().chain(&q.values) {
+                    if !is_label_name(c) {
+                        return Err(invalid(format!(
+                            "{at}: column {c:?} is not a valid label or metric name part"
+                        )));
+                    }
+                }
+                if let Some(c) = q.labels.iter().find(|c| q.values.contains(c)) {
+                    return Err(invalid(format!(
+                        "{at}: column {c:?} is both a label and a value"
+                    )));
+                }
+                if q.labels.iter().any(|c| c == "target") {
+                    return Err(invalid(format!(
+                        "{at}.labels: \"target\" is reserved for the target name"
+                    )));
+                }
+                if q.row_limit == 0 {
+                    return Err(invalid(format!("{at}.row_limit: must be at least 1")));
+                }
+                if q.timeout.get().is_zero() {
+                    return Err(invalid(format!("{at}.timeout: must be positive")));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Resolves every target (reads password files and variables).
+    pub fn resolve(&self, path: &Path) -> Result<Vec<Resolved>, ConfigError> {
+        self.targets
+            .iter()
+            .enumerate()
+            .map(|(i, t)| resolve_target(i, t, path))
+            .collect()
+    }
+}
+
+fn resolve_target(i: usize, t: &TargetConfig, path: &Path) -> Result<Resolved, ConfigError> {
+    let at = format!("targets[{i}] ({})", t.name);
+    let invalid = |message: String| ConfigError::Invalid {
+        path: path.to_path_buf(),
+        message,
+    };
+    let password = if let Some(file) = &t.password_file {
+        // A relative password file is relative to the config file, like Prometheus' *_file.
+        let file = match path.parent() {
+            Some(dir) if file.is_relative() => dir.join(file),
+            _ => file.clone(),
+        };
+        match Secret::from_file(&file) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                return Err(invalid(format!(
+                    "{at}.password_file: cannot read {}: {e}",
+                    file.display()
+                )))
+            }
+        }
+    } else if let Some(var) = &t.password_env {
+        match std::env::var(var) {
+            Ok(v) => Some(Secret::new(v)),
+            Err(_) => {
+                return Err(invalid(format!(
+                    "{at}.password_env: environment variable {var} is not set"
+                )))
+            }
+        }
+    } else {
+        None
+    };
+    Ok(Resolved {
+        port: t.port.unwrap_or(t.kind.default_port()),
+        config: t.clone(),
+        password,
+    })
+}
+
+fn is_metric_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_' || c == ':')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+}
+
+fn is_label_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, String> {
+        Config::parse(text, Path::new("db.yml")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn minimal_targets_get_defaults() {
+        let c = parse("targets:\n  - name: main\n    kind: postgres\n").unwrap();
+        let r = c.resolve(Path::new("db.yml")).unwrap();
+        assert_eq!(r[0].port, 5432);
+        assert_eq!(r[0].config.pool_size, 1);
+        assert_eq!(r[0].config.host, "127.0.0.1");
+        assert!(r[0].password.is_none());
+    }
+
+    #[test]
+    fn inline_password_is_rejected_with_position() {
+        let err =
+            parse("targets:\n  - name: main\n    kind: mysql\n    password: x\n").unwrap_err();
+        assert!(err.starts_with("db.yml:4:5: "), "{err}");
+        assert!(err.contains("password"), "{err}");
+    }
+
+    #[test]
+    fn password_env_is_read_and_never_printed() {
+        std::env::set_var("WATCHKEEPER_DB_UNIT_PW", "s3cr3t-unit");
+        let c = parse(
+            "targets:\n  - name: r\n    kind: redis\n    password_env: WATCHKEEPER_DB_UNIT_PW\n",
+        )
+        .unwrap();
+        let r = c.resolve(Path::new("db.yml")).unwrap();
+        assert_eq!(
+            r[0].password.as_ref().map(Secret::expose),
+            Some("s3cr3t-unit")
+        );
+        assert!(!format!("{r:?}").contains("s3cr3t-unit"));
+    }
+}
