@@ -17,6 +17,9 @@ pub mod pressure;
 pub(crate) mod procfile;
 pub mod sockstat;
 pub mod stat;
+pub mod textfile;
+pub(crate) mod textformat;
+pub mod time;
 pub mod uname;
 pub mod vmstat;
 
@@ -54,4 +57,6 @@ pub const ALL: &[CollectorDef] = &[
     netclass::DEF,
     hwmon::DEF,
     mdadm::DEF,
+    time::DEF,
+    textfile::DEF,
 ];
