@@ -1,0 +1,460 @@
+//! The http prober against real local servers, scraped through the exporter's `/probe`.
+
+mod common;
+
+use common::*;
+use std::time::{Duration, Instant};
+
+const MODULES: &str = r#"
+modules:
+  http_2xx:
+    prober: http
+    timeout: 5s
+    http:
+      preferred_ip_protocol: ip4
+  ip6_only:
+    prober: http
+    http:
+      ip_protocol_fallback: false
+  short:
+    prober: http
+    timeout: 1s
+    http:
+      preferred_ip_protocol: ip4
+  limited:
+    prober: http
+    http:
+      preferred_ip_protocol: ip4
+      body_size_limit: 1KB
+  body_must_say_goodbye:
+    prober: http
+    http:
+      preferred_ip_protocol: ip4
+      fail_if_body_not_matches_regexp: ["goodbye"]
+  body_must_not_say_hello:
+    prober: http
+    http:
+      preferred_ip_protocol: ip4
+      fail_if_body_matches_regexp: ["hel+o"]
+  header_check:
+    prober: http
+    http:
+      preferred_ip_protocol: ip4
+      fail_if_header_matches:
+        - header: X-Served-By
+          regexp: "test-.*"
+  header_required:
+    prober: http
+    http:
+      preferred_ip_protocol: ip4
+      fail_if_header_not_matches:
+        - header: X-Missing
+          regexp: ".*"
+  accept_404:
+    prober: http
+    http:
+      preferred_ip_protocol: ip4
+      valid_status_codes: [404]
+  no_follow:
+    prober: http
+    http:
+      preferred_ip_protocol: ip4
+      follow_redirects: false
+  must_be_tls:
+    prober: http
+    http:
+      preferred_ip_protocol: ip4
+      fail_if_not_ssl: true
+  only_http2:
+    prober: http
+    http:
+      preferred_ip_protocol: ip4
+      valid_http_versions: ["HTTP/2.0"]
+  basic:
+    prober: http
+    http:
+      preferred_ip_protocol: ip4
+      basic_auth:
+        username: user
+        password: pass
+  bearer:
+    prober: http
+    http:
+      preferred_ip_protocol: ip4
+      bearer_token: s3cret
+  post:
+    prober: http
+    http:
+      preferred_ip_protocol: ip4
+      method: POST
+      body: '{}'
+      fail_if_body_not_matches_regexp: ["^POST$"]
+  gzip:
+    prober: http
+    http:
+      preferred_ip_protocol: ip4
+      compression: gzip
+      headers:
+        Accept-Encoding: gzip
+  vhost:
+    prober: http
+    http:
+      preferred_ip_protocol: ip4
+      headers:
+        Host: vhost.example
+      fail_if_body_not_matches_regexp: ["host=vhost.example"]
+  oauth:
+    prober: http
+    http:
+      oauth2:
+        client_id: x
+        token_url: http://127.0.0.1:1/token
+"#;
+
+#[tokio::test]
+async fn a_healthy_target_reports_blackbox_metrics() {
+    let target = start_http().await;
+    let ex = TestExporter::start(MODULES).await;
+    let m = ex.probe_ok("http_2xx", &format!("http://{target}/")).await;
+    m.assert_ok();
+    assert_eq!(m.val("probe_http_status_code", ""), 200.0);
+    assert_eq!(m.val("probe_http_content_length", ""), 11.0);
+    assert_eq!(m.val("probe_http_uncompressed_body_length", ""), 11.0);
+    assert_eq!(m.val("probe_http_version", ""), 1.1);
+    assert_eq!(m.val("probe_http_ssl", ""), 0.0);
+    assert_eq!(m.val("probe_http_redirects", ""), 0.0);
+    assert_eq!(m.val("probe_ip_protocol", ""), 4.0);
+    assert_eq!(m.val("probe_ip_addr_hash", ""), 3668918509.0);
+    assert_eq!(m.val("probe_failed_due_to_regex", ""), 0.0);
+    assert_eq!(
+        m.val("probe_http_last_modified_timestamp_seconds", ""),
+        784111777.0
+    );
+    for phase in ["resolve", "connect", "tls", "processing", "transfer"] {
+        assert!(m.val("probe_http_duration_seconds", &format!("phase=\"{phase}\"")) >= 0.0);
+    }
+    assert!(m.val("probe_http_duration_seconds", "phase=\"processing\"") > 0.0);
+    assert!(m.val("probe_duration_seconds", "") > 0.0);
+}
+
+#[tokio::test]
+async fn module_defaults_to_http_2xx_and_a_bare_host_means_http() {
+    let target = start_http().await;
+    let ex = TestExporter::start(MODULES).await;
+    let (status, body) = ex
+        .probe(&format!("target={}", enc(&target.to_string())))
+        .await;
+    assert_eq!(status, 200);
+    Metrics(body).assert_ok();
+}
+
+#[tokio::test]
+async fn connection_refused() {
+    let port = closed_port().await;
+    let ex = TestExporter::start(MODULES).await;
+    let m = ex
+        .probe_ok("http_2xx", &format!("http://127.0.0.1:{port}/"))
+        .await;
+    m.assert_failed("connect_refused");
+    assert_eq!(m.val("probe_http_status_code", ""), 0.0);
+}
+
+#[tokio::test]
+async fn a_server_that_never_answers_times_out_within_the_module_timeout() {
+    let silent = start_silent().await;
+    let ex = TestExporter::start(MODULES).await;
+    let started = Instant::now();
+    let m = ex.probe_ok("short", &format!("http://{silent}/")).await;
+    let took = started.elapsed();
+    m.assert_failed("timeout");
+    // timeout: 1s; the probe must come back within 10% of it (plus scheduling slack).
+    assert!(
+        took >= Duration::from_millis(950),
+        "returned too early: {took:?}"
+    );
+    assert!(took < Duration::from_millis(1100 + 150), "took {took:?}");
+    assert!(m.val("probe_duration_seconds", "") < 1.1);
+}
+
+#[tokio::test]
+async fn the_scrape_timeout_header_minus_offset_bounds_the_probe() {
+    let silent = start_silent().await;
+    let ex = TestExporter::start(MODULES).await;
+    let started = Instant::now();
+    let (status, body) = get(
+        ex.addr,
+        &format!(
+            "/probe?module=http_2xx&target={}",
+            enc(&format!("http://{silent}/"))
+        ),
+        &[("X-Prometheus-Scrape-Timeout-Seconds", "1.5")],
+    )
+    .await;
+    let took = started.elapsed();
+    assert_eq!(status, 200);
+    Metrics(body).assert_failed("timeout");
+    // 1.5 s minus the default 0.5 s offset.
+    assert!(
+        took >= Duration::from_millis(950) && took < Duration::from_millis(1250),
+        "took {took:?}"
+    );
+}
+
+#[tokio::test]
+async fn redirects_are_followed_and_a_loop_hits_the_limit() {
+    let target = start_http().await;
+    let ex = TestExporter::start(MODULES).await;
+    let m = ex
+        .probe_ok("http_2xx", &format!("http://{target}/redirect"))
+        .await;
+    m.assert_ok();
+    assert_eq!(m.val("probe_http_redirects", ""), 1.0);
+
+    let m = ex
+        .probe_ok("http_2xx", &format!("http://{target}/loop"))
+        .await;
+    m.assert_failed("redirect_limit");
+    assert_eq!(m.val("probe_http_redirects", ""), 11.0);
+    assert_eq!(m.val("probe_http_status_code", ""), 302.0);
+
+    let m = ex
+        .probe_ok("no_follow", &format!("http://{target}/redirect"))
+        .await;
+    m.assert_failed("status_code");
+    assert_eq!(m.val("probe_http_status_code", ""), 301.0);
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_fails() {
+    let target = start_http().await;
+    let ex = TestExporter::start(MODULES).await;
+    let m = ex
+        .probe_ok("limited", &format!("http://{target}/big"))
+        .await;
+    m.assert_failed("body_too_large");
+    let m = ex.probe_ok("limited", &format!("http://{target}/")).await;
+    m.assert_ok();
+}
+
+#[tokio::test]
+async fn a_slow_drip_body_times_out() {
+    let target = start_http().await;
+    let ex = TestExporter::start(MODULES).await;
+    let started = Instant::now();
+    let m = ex.probe_ok("short", &format!("http://{target}/drip")).await;
+    m.assert_failed("timeout");
+    assert!(started.elapsed() < Duration::from_millis(1250));
+    // The headers arrived, so the status is known even though the body never finished.
+    assert_eq!(m.val("probe_http_status_code", ""), 200.0);
+}
+
+#[tokio::test]
+async fn body_regexes() {
+    let target = start_http().await;
+    let ex = TestExporter::start(MODULES).await;
+    let m = ex
+        .probe_ok("body_must_say_goodbye", &format!("http://{target}/"))
+        .await;
+    m.assert_failed("body_regex");
+    assert_eq!(m.val("probe_failed_due_to_regex", ""), 1.0);
+    let m = ex
+        .probe_ok("body_must_not_say_hello", &format!("http://{target}/"))
+        .await;
+    m.assert_failed("body_regex");
+    let m = ex
+        .probe_ok(
+            "body_must_not_say_hello",
+            &format!("http://{target}/method"),
+        )
+        .await;
+    m.assert_ok();
+}
+
+#[tokio::test]
+async fn header_regexes() {
+    let target = start_http().await;
+    let ex = TestExporter::start(MODULES).await;
+    ex.probe_ok("header_check", &format!("http://{target}/"))
+        .await
+        .assert_failed("header_regex");
+    ex.probe_ok("header_check", &format!("http://{target}/method"))
+        .await
+        .assert_failed("header_regex");
+    ex.probe_ok("header_required", &format!("http://{target}/"))
+        .await
+        .assert_failed("header_regex");
+}
+
+#[tokio::test]
+async fn status_codes() {
+    let target = start_http().await;
+    let ex = TestExporter::start(MODULES).await;
+    let m = ex
+        .probe_ok("http_2xx", &format!("http://{target}/status/500"))
+        .await;
+    m.assert_failed("status_code");
+    assert_eq!(m.val("probe_http_status_code", ""), 500.0);
+    ex.probe_ok("accept_404", &format!("http://{target}/nothing-here"))
+        .await
+        .assert_ok();
+    ex.probe_ok("accept_404", &format!("http://{target}/"))
+        .await
+        .assert_failed("status_code");
+}
+
+#[tokio::test]
+async fn tls_and_version_requirements() {
+    let target = start_http().await;
+    let ex = TestExporter::start(MODULES).await;
+    ex.probe_ok("must_be_tls", &format!("http://{target}/"))
+        .await
+        .assert_failed("tls_missing");
+    ex.probe_ok("only_http2", &format!("http://{target}/"))
+        .await
+        .assert_failed("http_version");
+}
+
+#[tokio::test]
+async fn credentials_methods_bodies_and_virtual_hosts() {
+    let target = start_http().await;
+    let ex = TestExporter::start(MODULES).await;
+    ex.probe_ok("http_2xx", &format!("http://{target}/auth"))
+        .await
+        .assert_failed("status_code");
+    ex.probe_ok("basic", &format!("http://{target}/auth"))
+        .await
+        .assert_ok();
+    ex.probe_ok("bearer", &format!("http://{target}/auth"))
+        .await
+        .assert_ok();
+    ex.probe_ok("post", &format!("http://{target}/method"))
+        .await
+        .assert_ok();
+    ex.probe_ok("vhost", &format!("http://{target}/host"))
+        .await
+        .assert_ok();
+    // The hostname parameter overrides the Host header.
+    let (status, body) = ex
+        .probe(&format!(
+            "module=vhost&hostname=other.example&target={}",
+            enc(&format!("http://{target}/host"))
+        ))
+        .await;
+    assert_eq!(status, 200);
+    Metrics(body).assert_failed("body_regex");
+}
+
+#[tokio::test]
+async fn gzip_bodies_are_measured_uncompressed() {
+    let target = start_http().await;
+    let ex = TestExporter::start(MODULES).await;
+    let m = ex.probe_ok("gzip", &format!("http://{target}/gzip")).await;
+    m.assert_ok();
+    assert_eq!(m.val("probe_http_uncompressed_body_length", ""), 10_000.0);
+    assert!(m.val("probe_http_content_length", "") < 10_000.0);
+}
+
+#[tokio::test]
+async fn without_fallback_an_ipv4_literal_is_not_used_for_ip6() {
+    let target = start_http().await;
+    let ex = TestExporter::start(MODULES).await;
+    ex.probe_ok("ip6_only", &format!("http://{target}/"))
+        .await
+        .assert_failed("dns");
+}
+
+#[tokio::test]
+async fn bad_requests_get_a_one_line_400_and_the_exporter_keeps_serving() {
+    let target = start_http().await;
+    let ex = TestExporter::start(MODULES).await;
+    let cases = [
+        (
+            "module=http_2xx&target=http%3A%2F%2F%5B%3A%3A1",
+            "Could not parse target URL",
+        ),
+        (
+            "module=nope&target=http%3A%2F%2F127.0.0.1%2F",
+            "Unknown module \"nope\"",
+        ),
+        (
+            "module=http_2xx&target=http%3A%2F%2F127.0.0.1%3A99999%2F",
+            "Could not parse target URL",
+        ),
+        ("module=http_2xx", "Target parameter is missing"),
+        (
+            "module=oauth&target=http%3A%2F%2F127.0.0.1%2F",
+            "http.oauth2 is not supported",
+        ),
+    ];
+    for (query, want) in cases {
+        let (status, body) = ex.probe(query).await;
+        assert_eq!(status, 400, "{query}: {body}");
+        assert!(body.contains(want), "{query}: {body}");
+        assert_eq!(body.trim_end().lines().count(), 1, "{query}: {body}");
+    }
+    ex.probe_ok("http_2xx", &format!("http://{target}/"))
+        .await
+        .assert_ok();
+}
+
+#[tokio::test]
+async fn debug_output_has_the_log_and_history_keeps_it() {
+    let target = start_http().await;
+    let ex = TestExporter::start(MODULES).await;
+    let (status, body) = ex
+        .probe(&format!(
+            "module=http_2xx&debug=true&target={}",
+            enc(&format!("http://{target}/status/503"))
+        ))
+        .await;
+    assert_eq!(status, 200);
+    assert!(body.contains("Logs for the probe"), "{body}");
+    assert!(body.contains("Invalid HTTP response status code"), "{body}");
+    assert!(
+        body.contains("probe_failure_info{reason=\"status_code\"} 1"),
+        "{body}"
+    );
+
+    let (_, landing) = get(ex.addr, "/", &[]).await;
+    assert!(landing.contains("Recent Probes"), "{landing}");
+    assert!(landing.contains("logs?id=1"), "{landing}");
+    let (status, log) = get(ex.addr, "/logs?id=1", &[]).await;
+    assert_eq!(status, 200);
+    assert!(log.contains("Invalid HTTP response status code"), "{log}");
+    let (status, _) = get(ex.addr, "/logs?id=9999", &[]).await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn reload_keeps_the_old_config_when_the_new_one_is_invalid() {
+    let target = start_http().await;
+    let ex = TestExporter::start(MODULES).await;
+    std::fs::write(
+        ex.config_path(),
+        "modules:\n  http_2xx:\n    prober: http\n    timeout: soon\n",
+    )
+    .unwrap();
+    let (status, body) = request(ex.addr, "POST", "/-/reload", &[]).await;
+    assert_ne!(status, 200, "{body}");
+    ex.probe_ok("http_2xx", &format!("http://{target}/"))
+        .await
+        .assert_ok();
+
+    std::fs::write(
+        ex.config_path(),
+        "modules:\n  renamed:\n    prober: http\n    http:\n      preferred_ip_protocol: ip4\n",
+    )
+    .unwrap();
+    let (status, body) = request(ex.addr, "POST", "/-/reload", &[]).await;
+    assert_eq!(status, 200, "{body}");
+    ex.probe_ok("renamed", &format!("http://{target}/"))
+        .await
+        .assert_ok();
+    let (status, _) = ex
+        .probe(&format!(
+            "module=http_2xx&target={}",
+            enc(&format!("http://{target}/"))
+        ))
+        .await;
+    assert_eq!(status, 400);
+}
