@@ -38,7 +38,7 @@ type CpuTimes = [f64; COLUMNS];
 pub struct CpuCollector {
     stat: PathBuf,
     sys_cpu: PathBuf,
-    seconds_per_tick: f64,
+    ticks_per_second: f64,
     /// The values last reported per CPU number: the kernel's per-CPU counters can step back a
     /// little (idle/iowait accounting on NOHZ kernels) and a counter must not decrease.
     last: Mutex<Vec<Option<CpuTimes>>>,
@@ -55,7 +55,7 @@ impl CpuCollector {
             stat: opts.paths.proc("stat"),
             sys_cpu: opts.paths.sys("devices/system/cpu"),
             // USER_HZ is 100 on every mainstream architecture; 0 would be a broken auxv.
-            seconds_per_tick: 1.0 / ticks_per_second.max(1) as f64,
+            ticks_per_second: ticks_per_second.max(1) as f64,
             last: Mutex::new(Vec::new()),
         }
     }
@@ -75,7 +75,8 @@ impl CpuCollector {
             let mut times = [0.0; COLUMNS];
             for (i, raw) in fields.take(COLUMNS).enumerate() {
                 let ticks = procfile::number(&self.stat, n + 1, column_name(i), raw)?;
-                times[i] = ticks * self.seconds_per_tick;
+                // Divided (not multiplied by 1/HZ) so values round exactly as node_exporter's.
+                times[i] = ticks / self.ticks_per_second;
             }
             cpus.push((cpu, times));
         }

@@ -87,7 +87,10 @@ fn total_seconds(path: &Path, text: &str, kind: &str) -> Result<Option<f64>, Col
         }
         for field in fields {
             if let Some(raw) = field.strip_prefix("total=") {
-                return Ok(Some(procfile::number(path, n + 1, "total", raw)? / 1e6));
+                // Two divisions, as node_exporter computes it, so the floats are identical.
+                return Ok(Some(
+                    procfile::number(path, n + 1, "total", raw)? / 1000.0 / 1000.0,
+                ));
             }
         }
         return Err(procfile::malformed(
@@ -136,7 +139,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             out.find("node_pressure_cpu_waiting_seconds_total", &[]),
-            Some(39.694242)
+            Some(39694242.0 / 1000.0 / 1000.0)
         );
         assert_eq!(
             out.find("node_pressure_io_waiting_seconds_total", &[]),
