@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use watchkeeper_core::config::{load_yaml, parse_yaml, ConfigError, PromDuration, Secret};
+use watchkeeper_core::config::{parse_yaml, ConfigError, PromDuration, Secret};
 use watchkeeper_core::tls_client::TlsClientOptions;
 
 /// The whole configuration file.
@@ -63,7 +63,7 @@ pub struct TargetConfig {
     #[serde(default = "default_host")]
     pub host: String,
     /// TCP port; the engine's default when absent.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "de_port")]
     pub port: Option<u16>,
     /// User to log in as (PostgreSQL default `postgres`, MySQL default `root`, Redis: ACL user).
     #[serde(default)]
@@ -119,6 +119,16 @@ pub struct CustomQueryConfig {
     pub timeout: PromDuration,
 }
 
+fn de_port<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u16>, D::Error> {
+    let n = u64::deserialize(d)?;
+    match u16::try_from(n) {
+        Ok(p) if p > 0 => Ok(Some(p)),
+        _ => Err(serde::de::Error::custom(format!(
+            "port {n} is out of range 1..=65535"
+        ))),
+    }
+}
+
 fn default_host() -> String {
     "127.0.0.1".into()
 }
@@ -162,27 +172,36 @@ impl PartialEq for Resolved {
     }
 }
 
+/// Where a semantic error points: a path of keys and list indexes from the document root.
+type KeyPath = Vec<String>;
+
+fn key_path(parts: &[&dyn std::fmt::Display]) -> KeyPath {
+    parts.iter().map(|p| p.to_string()).collect()
+}
+
 impl Config {
     /// Loads and validates the file at `path`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let config: Config = load_yaml(path)?;
-        config.validate(path)?;
-        Ok(config)
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text, path)
     }
 
     /// Parses and validates `text`; `path` is only used in messages.
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         let config: Config = parse_yaml(text, path)?;
-        config.validate(path)?;
+        config
+            .validate()
+            .map_err(|(at, message)| locate::error(text, path, &at, message))?;
         Ok(config)
     }
 
-    fn validate(&self, path: &Path) -> Result<(), ConfigError> {
-        let invalid = |message: String| ConfigError::Invalid {
-            path: path.to_path_buf(),
-            message,
-        };
+    /// Semantic checks serde cannot express; the error names the offending key.
+    fn validate(&self) -> Result<(), (KeyPath, String)> {
         for (i, t) in self.targets.iter().enumerate() {
+            let field = |f: &str| key_path(&[&"targets", &i, &f]);
             let at = format!("targets[{i}]");
             if t.name.is_empty()
                 || !t
@@ -190,117 +209,145 @@ impl Config {
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
             {
-                return Err(invalid(format!(
+                return Err((field("name"), format!(
                     "{at}.name: {:?} must be non-empty and use only letters, digits, '-', '_' and '.'",
                     t.name
                 )));
             }
             if self.targets[..i].iter().any(|o| o.name == t.name) {
-                return Err(invalid(format!(
-                    "{at}.name: duplicate target name {:?}",
-                    t.name
-                )));
+                return Err((
+                    field("name"),
+                    format!("{at}.name: duplicate target name {:?}", t.name),
+                ));
             }
             let at = format!("targets[{i}] ({})", t.name);
             if t.host.is_empty() {
-                return Err(invalid(format!("{at}.host: must not be empty")));
+                return Err((field("host"), format!("{at}.host: must not be empty")));
             }
             if t.port == Some(0) {
-                return Err(invalid(format!("{at}.port: must be between 1 and 65535")));
+                return Err((
+                    field("port"),
+                    format!("{at}.port: must be between 1 and 65535"),
+                ));
             }
             if t.pool_size == 0 || t.pool_size > MAX_POOL_SIZE {
-                return Err(invalid(format!(
-                    "{at}.pool_size: {} is out of range 1..={MAX_POOL_SIZE}",
-                    t.pool_size
-                )));
+                return Err((
+                    field("pool_size"),
+                    format!(
+                        "{at}.pool_size: {} is out of range 1..={MAX_POOL_SIZE}",
+                        t.pool_size
+                    ),
+                ));
             }
             if t.connect_timeout.get().is_zero() {
-                return Err(invalid(format!("{at}.connect_timeout: must be positive")));
+                return Err((
+                    field("connect_timeout"),
+                    format!("{at}.connect_timeout: must be positive"),
+                ));
             }
             if t.password_file.is_some() && t.password_env.is_some() {
-                return Err(invalid(format!(
-                    "{at}: set only one of password_file and password_env"
-                )));
+                return Err((
+                    field("password_env"),
+                    format!("{at}: set only one of password_file and password_env"),
+                ));
             }
             if t.kind == Kind::Redis {
                 if let Some(db) = &t.database {
                     if db.parse::<u16>().is_err() {
-                        return Err(invalid(format!(
-                            "{at}.database: a Redis database is a number, got {db:?}"
-                        )));
+                        return Err((
+                            field("database"),
+                            format!("{at}.database: a Redis database is a number, got {db:?}"),
+                        ));
                     }
                 }
                 if !t.custom_queries.is_empty() {
-                    return Err(invalid(format!(
-                        "{at}.custom_queries: not supported for kind redis"
-                    )));
+                    return Err((
+                        field("custom_queries"),
+                        format!("{at}.custom_queries: not supported for kind redis"),
+                    ));
                 }
             }
             if let Some(tls) = &t.tls {
                 if let Err(e) = tls.build() {
-                    return Err(invalid(format!("{at}.tls: {e}")));
+                    return Err((field("tls"), format!("{at}.tls: {e}")));
                 }
             }
             for (j, q) in t.custom_queries.iter().enumerate() {
+                let field = |f: &str| key_path(&[&"targets", &i, &"custom_queries", &j, &f]);
                 let at = format!("{at}.custom_queries[{j}]");
                 if !is_metric_name(&q.name) {
-                    return Err(invalid(format!(
-                        "{at}.name: {:?} is not a valid metric name",
-                        q.name
-                    )));
+                    return Err((
+                        field("name"),
+                        format!("{at}.name: {:?} is not a valid metric name", q.name),
+                    ));
                 }
                 if q.query.trim().is_empty() {
-                    return Err(invalid(format!("{at}.query: must not be empty")));
+                    return Err((field("query"), format!("{at}.query: must not be empty")));
                 }
                 if q.values.is_empty() {
-                    return Err(invalid(format!(
-                        "{at}.values: name at least one value column"
-                    )));
+                    return Err((
+                        field("values"),
+                        format!("{at}.values: name at least one value column"),
+                    ));
                 }
-                for c in q.labels.iter().chain(&q.values) {
+                for (key, c) in q
+                    .labels
+                    .iter()
+                    .map(|c| ("labels", c))
+                    .chain(q.values.iter().map(|c| ("values", c)))
+                {
                     if !is_label_name(c) {
-                        return Err(invalid(format!(
-                            "{at}: column {c:?} is not a valid label or metric name part"
-                        )));
+                        return Err((
+                            field(key),
+                            format!(
+                                "{at}.{key}: column {c:?} is not a valid label or metric name part"
+                            ),
+                        ));
                     }
                 }
                 if let Some(c) = q.labels.iter().find(|c| q.values.contains(c)) {
-                    return Err(invalid(format!(
-                        "{at}: column {c:?} is both a label and a value"
-                    )));
+                    return Err((
+                        field("labels"),
+                        format!("{at}: column {c:?} is both a label and a value"),
+                    ));
                 }
                 if q.labels.iter().any(|c| c == "target") {
-                    return Err(invalid(format!(
-                        "{at}.labels: \"target\" is reserved for the target name"
-                    )));
+                    return Err((
+                        field("labels"),
+                        format!("{at}.labels: \"target\" is reserved for the target name"),
+                    ));
                 }
                 if q.row_limit == 0 {
-                    return Err(invalid(format!("{at}.row_limit: must be at least 1")));
+                    return Err((
+                        field("row_limit"),
+                        format!("{at}.row_limit: must be at least 1"),
+                    ));
                 }
                 if q.timeout.get().is_zero() {
-                    return Err(invalid(format!("{at}.timeout: must be positive")));
+                    return Err((field("timeout"), format!("{at}.timeout: must be positive")));
                 }
             }
         }
         Ok(())
     }
 
-    /// Resolves every target (reads password files and variables).
+    /// Resolves every target (reads password files and variables). `path` is the config file:
+    /// relative password files are relative to it.
     pub fn resolve(&self, path: &Path) -> Result<Vec<Resolved>, ConfigError> {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
         self.targets
             .iter()
             .enumerate()
-            .map(|(i, t)| resolve_target(i, t, path))
+            .map(|(i, t)| {
+                resolve_target(i, t, path)
+                    .map_err(|(at, message)| locate::error(&text, path, &at, message))
+            })
             .collect()
     }
 }
 
-fn resolve_target(i: usize, t: &TargetConfig, path: &Path) -> Result<Resolved, ConfigError> {
+fn resolve_target(i: usize, t: &TargetConfig, path: &Path) -> Result<Resolved, (KeyPath, String)> {
     let at = format!("targets[{i}] ({})", t.name);
-    let invalid = |message: String| ConfigError::Invalid {
-        path: path.to_path_buf(),
-        message,
-    };
     let password = if let Some(file) = &t.password_file {
         // A relative password file is relative to the config file, like Prometheus' *_file.
         let file = match path.parent() {
@@ -310,19 +357,20 @@ fn resolve_target(i: usize, t: &TargetConfig, path: &Path) -> Result<Resolved, C
         match Secret::from_file(&file) {
             Ok(s) => Some(s),
             Err(e) => {
-                return Err(invalid(format!(
-                    "{at}.password_file: cannot read {}: {e}",
-                    file.display()
-                )))
+                return Err((
+                    key_path(&[&"targets", &i, &"password_file"]),
+                    format!("{at}.password_file: cannot read {}: {e}", file.display()),
+                ))
             }
         }
     } else if let Some(var) = &t.password_env {
         match std::env::var(var) {
             Ok(v) => Some(Secret::new(v)),
             Err(_) => {
-                return Err(invalid(format!(
-                    "{at}.password_env: environment variable {var} is not set"
-                )))
+                return Err((
+                    key_path(&[&"targets", &i, &"password_env"]),
+                    format!("{at}.password_env: environment variable {var} is not set"),
+                ))
             }
         }
     } else {
@@ -333,6 +381,104 @@ fn resolve_target(i: usize, t: &TargetConfig, path: &Path) -> Result<Resolved, C
         config: t.clone(),
         password,
     })
+}
+
+/// Finds the line and column of a key path in the YAML text, so errors found after parsing
+/// point at the offending value like parse errors do.
+mod locate {
+    use super::KeyPath;
+    use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+    use serde::Deserialize;
+    use serde_saphyr::Spanned;
+    use std::collections::BTreeMap;
+    use std::path::Path;
+    use watchkeeper_core::config::ConfigError;
+
+    /// Any YAML node, keeping the position of every value.
+    enum Node {
+        Map(BTreeMap<String, Spanned<Node>>),
+        Seq(Vec<Spanned<Node>>),
+        Scalar,
+    }
+
+    impl<'de> Deserialize<'de> for Node {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> Visitor<'de> for V {
+                type Value = Node;
+                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                    f.write_str("any YAML value")
+                }
+                fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Node, A::Error> {
+                    let mut out = BTreeMap::new();
+                    while let Some((k, v)) = m.next_entry::<String, Spanned<Node>>()? {
+                        out.insert(k, v);
+                    }
+                    Ok(Node::Map(out))
+                }
+                fn visit_seq<A: SeqAccess<'de>>(self, mut s: A) -> Result<Node, A::Error> {
+                    let mut out = Vec::new();
+                    while let Some(v) = s.next_element::<Spanned<Node>>()? {
+                        out.push(v);
+                    }
+                    Ok(Node::Seq(out))
+                }
+                fn visit_bool<E: de::Error>(self, _: bool) -> Result<Node, E> {
+                    Ok(Node::Scalar)
+                }
+                fn visit_i64<E: de::Error>(self, _: i64) -> Result<Node, E> {
+                    Ok(Node::Scalar)
+                }
+                fn visit_u64<E: de::Error>(self, _: u64) -> Result<Node, E> {
+                    Ok(Node::Scalar)
+                }
+                fn visit_f64<E: de::Error>(self, _: f64) -> Result<Node, E> {
+                    Ok(Node::Scalar)
+                }
+                fn visit_str<E: de::Error>(self, _: &str) -> Result<Node, E> {
+                    Ok(Node::Scalar)
+                }
+                fn visit_unit<E: de::Error>(self) -> Result<Node, E> {
+                    Ok(Node::Scalar)
+                }
+                fn visit_none<E: de::Error>(self) -> Result<Node, E> {
+                    Ok(Node::Scalar)
+                }
+            }
+            d.deserialize_any(V)
+        }
+    }
+
+    /// The (line, column) of the deepest node along `at` that exists (0, 0 when unknown).
+    fn position(text: &str, at: &KeyPath) -> (u64, u64) {
+        let Ok(root) = serde_saphyr::from_str::<Spanned<Node>>(text) else {
+            return (0, 0);
+        };
+        let mut node = &root;
+        let mut best = (node.referenced.line(), node.referenced.column());
+        for key in at {
+            let next = match &node.value {
+                Node::Map(m) => m.get(key),
+                Node::Seq(s) => key.parse::<usize>().ok().and_then(|i| s.get(i)),
+                Node::Scalar => None,
+            };
+            let Some(next) = next else { break };
+            node = next;
+            best = (node.referenced.line(), node.referenced.column());
+        }
+        best
+    }
+
+    /// A semantic error as a `file:line:column: message` config error.
+    pub(super) fn error(text: &str, path: &Path, at: &KeyPath, message: String) -> ConfigError {
+        let (line, column) = position(text, at);
+        ConfigError::Parse {
+            path: path.to_path_buf(),
+            line,
+            column,
+            message,
+        }
+    }
 }
 
 fn is_metric_name(s: &str) -> bool {
