@@ -53,7 +53,7 @@ step() {
 deps() { scripts/install-test-deps.sh; }
 
 cargo_fmt() { cargo fmt --all -- --check; }
-cargo_clippy() { cargo clippy --workspace --all-targets --locked -- -D warnings; }
+cargo_clippy() { cargo clippy --workspace --all-targets -- -D warnings; }
 
 # Adds up the numbers on stdin, one a line (0 for none).
 sum_lines() { awk '{ s += $1 } END { print s + 0 }'; }
@@ -65,12 +65,12 @@ RUST_FAILED=0
 cargo_tests() {
     local rc=0 log="$TMP/cargo-test.log"
     if cargo nextest --version >/dev/null 2>&1; then
-        cargo nextest run --workspace --locked --no-fail-fast 2>&1 | tee "$log"
+        cargo nextest run --workspace --no-fail-fast 2>&1 | tee "$log"
         rc=${PIPESTATUS[0]}
         # "Summary [  12.3s] 120 tests run: 119 passed, 1 failed, 0 skipped"
-        RUST_PASSED=$(grep -aE '^ *Summary \[' "$log" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+' | tail -1)
-        RUST_FAILED=$(grep -aE '^ *Summary \[' "$log" | grep -oE '[0-9]+ failed' | grep -oE '[0-9]+' | tail -1)
-        cargo test --workspace --locked --doc 2>&1 | tee "$TMP/cargo-doctest.log"
+        RUST_PASSED=$(sed 's/\x1b\[[0-9;]*m//g' "$log" | grep -aE '^ *Summary \[' | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+' | tail -1)
+        RUST_FAILED=$(sed 's/\x1b\[[0-9;]*m//g' "$log" | grep -aE '^ *Summary \[' | grep -oE '[0-9]+ failed' | grep -oE '[0-9]+' | tail -1)
+        cargo test --workspace --doc 2>&1 | tee "$TMP/cargo-doctest.log"
         [ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
         # Doctests end with: "test result: ok. 3 passed; 0 failed; ..."
         local dp df
@@ -79,7 +79,7 @@ cargo_tests() {
         RUST_PASSED=$(( ${RUST_PASSED:-0} + ${dp:-0} ))
         RUST_FAILED=$(( ${RUST_FAILED:-0} + ${df:-0} ))
     else
-        cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log"
+        cargo test --workspace --no-fail-fast 2>&1 | tee "$log"
         rc=${PIPESTATUS[0]}
         RUST_PASSED=$(grep -aoE 'test result: [a-zA-Z]+\. [0-9]+ passed' "$log" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+' | sum_lines)
         RUST_FAILED=$(grep -aoE 'test result: [a-zA-Z]+\. [0-9]+ passed; [0-9]+ failed' "$log" | grep -oE '[0-9]+ failed' | grep -oE '[0-9]+' | sum_lines)
@@ -96,10 +96,12 @@ rules_test() { promtool test rules alert-rules/tests/*.yml; }
 rules_complete() { "$PY" scripts/lib/check_alert_rules.py "$ROOT"; }
 
 prometheus_configs() {
-    local f rc=0
+    local f rc=0 n=0
     while IFS= read -r f; do
+        n=$((n + 1))
         promtool check config "$f" || rc=1
     done < <(find deploy -name 'prometheus*.yml' -not -path '*/helm/*' | sort)
+    if [ "$n" -eq 0 ]; then echo "no Prometheus config under deploy/" >&2; rc=1; fi
     return "$rc"
 }
 
@@ -126,7 +128,7 @@ blackbox_reference() {
 # The example configs against our own exporters' --config.check (built by the
 # test step; built here if not).
 example_configs_ours() {
-    cargo build --workspace --bins --locked -q || return 1
+    cargo build --workspace --bins -q || return 1
     local rc=0
     ./target/debug/watchkeeper-blackbox --config.check --config.file=deploy/examples/blackbox.yml || rc=1
     ./target/debug/watchkeeper-db --config.check --config.file=deploy/examples/db.yml || rc=1
