@@ -98,6 +98,14 @@ pub(crate) fn parse(text: &str) -> Result<Parsed, ParseError> {
         has_samples: Vec::new(),
         has_type: Vec::new(),
     };
+    // A last line without its newline is what a writer that did not rename atomically leaves
+    // behind mid-write (`12` of `1234`): Go's parser rejects it, and so do we.
+    if !text.is_empty() && !text.ends_with('\n') {
+        return Err(ParseError {
+            line: text.lines().count(),
+            msg: "unexpected end of input stream (no newline at the end of the last line)".into(),
+        });
+    }
     for (n, line) in text.split('\n').enumerate() {
         let line = line.strip_suffix('\r').unwrap_or(line);
         p.line(line)
@@ -128,7 +136,17 @@ fn parse_float(s: &str) -> Option<f64> {
     if s.is_empty() || s.contains('_') {
         return None;
     }
-    s.parse().ok()
+    let v: f64 = s.parse().ok()?;
+    // Go reports an out-of-range literal such as `1e400` as an error, not as infinity.
+    if v.is_infinite()
+        && !s
+            .trim_start_matches(['+', '-'])
+            .to_ascii_lowercase()
+            .starts_with("inf")
+    {
+        return None;
+    }
+    Some(v)
 }
 
 impl Parser {
@@ -182,7 +200,8 @@ impl Parser {
         if !extra.is_empty() {
             return Err(format!("unexpected text after TYPE of {name:?}: {extra:?}"));
         }
-        let kind = match kind {
+        // Go's parser looks the type up case-insensitively (`GAUGE` is a gauge).
+        let kind = match kind.to_ascii_lowercase().as_str() {
             "counter" => MetricType::Counter,
             "gauge" => MetricType::Gauge,
             "histogram" => MetricType::Histogram,
@@ -622,6 +641,27 @@ mod tests {
         assert!(err("# TYPE h histogram\nh_bucket 1\n").contains("no le label"));
         assert!(err("# TYPE h histogram\nh_bucket{le=\"x\"} 1\n").contains("expected float"));
         assert!(err("# TYPE s summary\ns 1\n").contains("no quantile"));
+    }
+
+    #[test]
+    fn follows_go_on_case_range_and_truncation() {
+        let p = parse("# TYPE up GAUGE\nup 1\n").unwrap();
+        assert_eq!(p.families[0].kind, MetricType::Gauge);
+        assert!(err("big 1e400\n").contains("not a number"));
+        assert_eq!(
+            parse("i Inf\n").unwrap().families[0].series[0].value,
+            Value::Single(f64::INFINITY)
+        );
+        assert_eq!(
+            err("a 1\nb 12"),
+            "line 2: unexpected end of input stream (no newline at the end of the last line)"
+        );
+        assert!(parse("").unwrap().families.is_empty());
+        // Windows line ends are accepted.
+        assert_eq!(
+            parse("w 5\r\n").unwrap().families[0].series[0].value,
+            Value::Single(5.0)
+        );
     }
 
     #[test]
