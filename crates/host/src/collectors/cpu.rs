@@ -9,7 +9,7 @@ use super::CollectorDef;
 use crate::options::HostOptions;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use watchkeeper_core::collector::Blocking;
 use watchkeeper_core::{BlockingCollector, CollectError, MetricSet, MetricType};
 
@@ -42,6 +42,10 @@ pub struct CpuCollector {
     /// The values last reported per CPU number: the kernel's per-CPU counters can step back a
     /// little (idle/iowait accounting on NOHZ kernels) and a counter must not decrease.
     last: Mutex<Vec<Option<CpuTimes>>>,
+    /// Whether any CPU has `thermal_throttle` counters, learnt on the first scrape: the driver
+    /// either provides them or not, and hosts without them (most virtual machines) then skip
+    /// one failed open per CPU on every scrape.
+    has_throttle: OnceLock<bool>,
 }
 
 impl CpuCollector {
@@ -57,6 +61,7 @@ impl CpuCollector {
             // USER_HZ is 100 on every mainstream architecture; 0 would be a broken auxv.
             ticks_per_second: ticks_per_second.max(1) as f64,
             last: Mutex::new(Vec::new()),
+            has_throttle: OnceLock::new(),
         }
     }
 
@@ -123,9 +128,15 @@ impl CpuCollector {
     /// node_cpu_{core,package}_throttles_total from `cpuN/thermal_throttle`, one value per
     /// physical package and per (package, core), as several logical CPUs share a core.
     fn throttles(&self, out: &mut MetricSet) -> Result<(), CollectError> {
+        if self.has_throttle.get() == Some(&false) {
+            return Ok(());
+        }
         let entries = match std::fs::read_dir(&self.sys_cpu) {
             Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let _ = self.has_throttle.set(false);
+                return Ok(());
+            }
             Err(e) => return Err(CollectError::io(self.sys_cpu.display(), e)),
         };
         let mut packages: BTreeMap<u64, f64> = BTreeMap::new();
@@ -159,6 +170,7 @@ impl CpuCollector {
                 }
             }
         }
+        let _ = self.has_throttle.set(!packages.is_empty());
         if !cores.is_empty() {
             let fam = out.family(
                 "node_cpu_core_throttles_total",
@@ -274,8 +286,10 @@ mod tests {
             Some(0.0)
         );
         assert_eq!(out.families()[1].samples.len(), 4);
-        // No thermal_throttle on the machine the fixture came from.
+        // No thermal_throttle on the machine the fixture came from, and later scrapes no
+        // longer look for it.
         assert_eq!(out.families().len(), 2);
+        assert_eq!(c.has_throttle.get(), Some(&false));
     }
 
     #[test]
@@ -324,6 +338,7 @@ mod tests {
             ),
             Some(2.0)
         );
+        assert_eq!(c.has_throttle.get(), Some(&true));
         let cores = out
             .families()
             .iter()
