@@ -116,7 +116,10 @@ web_config() {
 
 alertmanager_config() {
     amtool check-config deploy/alertmanager/alertmanager.yml || return 1
-    "$PY" scripts/lib/check_alertmanager.py "$ROOT"
+    "$PY" scripts/lib/check_alertmanager.py "$ROOT" || return 1
+    # The inhibit rules, in a real Alertmanager (receivers replaced by a
+    # closed loopback port).
+    "$PY" scripts/lib/check_inhibitions.py "$ROOT"
 }
 
 # blackbox.yml must also be accepted by the exporter it replaces.
