@@ -665,6 +665,40 @@ mod tests {
     }
 
     #[test]
+    fn arbitrary_mutations_never_panic() {
+        let base = concat!(
+            "# HELP h Help \\ text\n\n# TYPE h histogram\n",
+            "h_bucket{a=\"x\\\"y\",le=\"0.5\"} 1\nh_sum 2\nh_count 3\n",
+            "# TYPE s summary\ns{quantile=\"0.9\"} 1 123\nü{é=\"✓\"} 1\n",
+        );
+        let alphabet: Vec<char> = "{}=\",\\#\n \t_:aé1.+-eIN".chars().collect();
+        // A small deterministic generator (xorshift): no dependency, reproducible failures.
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..5000 {
+            let mut chars: Vec<char> = base.chars().collect();
+            for _ in 0..(next() % 4 + 1) {
+                let at = (next() as usize) % chars.len();
+                match next() % 3 {
+                    0 => {
+                        chars.remove(at);
+                    }
+                    1 => chars.insert(at, alphabet[(next() as usize) % alphabet.len()]),
+                    _ => chars[at] = alphabet[(next() as usize) % alphabet.len()],
+                }
+            }
+            let text: String = chars.into_iter().collect();
+            let _ = parse(&text);
+            let _ = parse(&text[..text.char_indices().nth(text.chars().count() / 2).unwrap().0]);
+        }
+    }
+
+    #[test]
     fn go_float_formatting() {
         assert_eq!(go_float(1.0), "1");
         assert_eq!(go_float(0.5), "0.5");

@@ -316,6 +316,23 @@ mod tests {
     }
 
     #[test]
+    fn truncated_or_corrupt_zone_files_never_panic() {
+        let data = std::fs::read(fixtures::path("zoneinfo/Berlin")).unwrap();
+        for len in 0..data.len() {
+            if let Some(z) = Zone::parse(&data[..len]) {
+                let _ = z.at(1_719_792_000);
+            }
+        }
+        let mut corrupt = data.clone();
+        for i in (0..corrupt.len()).step_by(7) {
+            corrupt[i] = corrupt[i].wrapping_add(0x5b);
+            if let Some(z) = Zone::parse(&corrupt) {
+                let _ = z.at(0);
+            }
+        }
+    }
+
+    #[test]
     fn posix_fixed_zones() {
         assert_eq!(posix_fixed_zone("UTC0"), Some(("UTC".into(), 0)));
         assert_eq!(
