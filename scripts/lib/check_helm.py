@@ -37,7 +37,8 @@ SCENARIOS = {
     "everything": {
         "fullnameOverride": "wk",
         "commonLabels": {"team": "sre"},
-        "serviceMonitor": {"enabled": True, "labels": {"release": "prometheus"}},
+        "serviceMonitor": {"enabled": True, "labels": {"release": "prometheus"},
+                           "tlsConfig": {"serverName": "watchkeeper", "ca": {"secret": {"name": "wk-ca", "key": "ca.crt"}}}},
         "webConfig": {"existingSecret": "watchkeeper-web"},
         "host": {"textfileDirectory": "/var/lib/watchkeeper/textfile", "extraArgs": ["--no-collector.hwmon"]},
         "blackbox": {"icmp": {"enabled": True}, "replicas": 2},
@@ -95,6 +96,12 @@ def check_pod(where, spec, problems):
         for m in c.get("volumeMounts", []):
             if m.get("readOnly") is not True:
                 problems.append(f"{cw}: volume {m.get('name')} is mounted writable")
+    # Secret files are root-owned: without world-read they are readable by
+    # the non-root user only through fsGroup.
+    for v in pod.get("volumes", []):
+        mode = (v.get("secret") or {}).get("defaultMode")
+        if "secret" in v and (mode is None or not mode & 0o004) and psc.get("fsGroup") is None:
+            problems.append(f"{where}: secret volume {v['name']} is unreadable for a non-root user without fsGroup")
     return pod
 
 
