@@ -28,6 +28,7 @@ static PROBERS: &[&dyn Prober] = &[
     &crate::http::HttpProber,
     &crate::tcp::TcpProber,
     &crate::dns::DnsProber,
+    &crate::icmp::IcmpProber,
 ];
 
 /// The prober serving `name`, if any.

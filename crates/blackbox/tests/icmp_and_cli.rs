@@ -1,0 +1,207 @@
+//! The icmp prober and the binary's command line: `probe` subcommand exit codes, `--config.check`,
+//! and the ICMP permission error as an unprivileged user.
+
+mod common;
+
+use common::*;
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_watchkeeper-blackbox");
+
+const MODULES: &str = r#"
+modules:
+  icmp:
+    prober: icmp
+    timeout: 2s
+    icmp:
+      preferred_ip_protocol: ip4
+  icmp3:
+    prober: icmp
+    timeout: 2s
+    icmp:
+      preferred_ip_protocol: ip4
+      packets: 3
+      ttl: 32
+      payload_size: 100
+  http_2xx:
+    prober: http
+    timeout: 2s
+    http:
+      preferred_ip_protocol: ip4
+"#;
+
+/// Whether this process may send ICMP echo at all (datagram or raw socket).
+fn icmp_allowed() -> bool {
+    use socket2::{Domain, Protocol, Socket, Type};
+    Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::ICMPV4)).is_ok()
+        || Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::ICMPV4)).is_ok()
+}
+
+#[tokio::test]
+async fn echo_to_loopback_with_several_packets() {
+    let ex = TestExporter::start(MODULES).await;
+    let m = ex.probe_ok("icmp3", "127.0.0.1").await;
+    if !icmp_allowed() {
+        m.assert_failed("icmp_permission");
+        return;
+    }
+    m.assert_ok();
+    assert_eq!(m.val("probe_icmp_packets_sent", ""), 3.0);
+    assert_eq!(m.val("probe_icmp_packets_received", ""), 3.0);
+    assert_eq!(m.val("probe_icmp_packet_loss_ratio", ""), 0.0);
+    let (min, avg, max) = (
+        m.val("probe_icmp_rtt_min_seconds", ""),
+        m.val("probe_icmp_rtt_avg_seconds", ""),
+        m.val("probe_icmp_rtt_max_seconds", ""),
+    );
+    assert!(min > 0.0 && min <= avg && avg <= max, "{min} {avg} {max}");
+    assert!(m.val("probe_icmp_rtt_jitter_seconds", "") >= 0.0);
+    assert_eq!(m.val("probe_ip_protocol", ""), 4.0);
+
+    // One packet: exactly blackbox's metric set, no extension metrics.
+    let m = ex.probe_ok("icmp", "127.0.0.1").await;
+    m.assert_ok();
+    assert!(m.get("probe_icmp_packets_sent", "").is_none());
+    assert!(m.val("probe_icmp_duration_seconds", "phase=\"rtt\"") > 0.0);
+}
+
+fn config_dir(yaml: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = write(dir.path(), "blackbox.yml", yaml);
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    (dir, path)
+}
+
+#[test]
+fn without_permission_the_error_names_the_sysctl_and_the_capability() {
+    // Run the probe as user nobody, which has neither CAP_NET_RAW nor (with the default
+    // ping_group_range "1 0") unprivileged ICMP sockets.
+    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ping_group_range").unwrap_or_default();
+    let nobody_allowed = {
+        let v: Vec<u64> = range
+            .split_whitespace()
+            .filter_map(|s| s.parse().ok())
+            .collect();
+        v.len() == 2 && v[0] <= 65534 && 65534 <= v[1]
+    };
+    let is_root = rustix::process::geteuid().is_root();
+    if !is_root || nobody_allowed || Command::new("setpriv").arg("--version").output().is_err() {
+        eprintln!("notice: needs root, setpriv and a ping_group_range excluding nobody; skipped");
+        assert!(
+            !in_ci() || !is_root,
+            "CI runs as root with setpriv available"
+        );
+        return;
+    }
+    let (_dir, path) = config_dir(MODULES);
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(BIN)
+        .arg("--config.file")
+        .arg(&path)
+        .args(["probe", "--module", "icmp", "127.0.0.1"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("probe_failure_info{reason=\"icmp_permission\"} 1"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("net.ipv4.ping_group_range"), "{stdout}");
+    assert!(stdout.contains("CAP_NET_RAW"), "{stdout}");
+}
+
+#[tokio::test]
+async fn probe_subcommand_exit_codes() {
+    let target = start_http().await;
+    let (_dir, path) = config_dir(MODULES);
+    let run = |args: Vec<String>| {
+        let path = path.clone();
+        tokio::task::spawn_blocking(move || {
+            Command::new(BIN)
+                .arg("--config.file")
+                .arg(&path)
+                .args(args)
+                .output()
+                .unwrap()
+        })
+    };
+    let ok = run(vec![
+        "probe".into(),
+        "--module".into(),
+        "http_2xx".into(),
+        format!("http://{target}/"),
+    ])
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&ok.stdout);
+    assert_eq!(ok.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("Logs for the probe"), "{stdout}");
+    assert!(stdout.contains("probe_success 1"), "{stdout}");
+
+    let bad = run(vec![
+        "probe".into(),
+        "--module".into(),
+        "http_2xx".into(),
+        format!("http://{target}/status/500"),
+    ])
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&bad.stdout);
+    assert_eq!(bad.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("probe_failure_info{reason=\"status_code\"} 1"),
+        "{stdout}"
+    );
+
+    let unknown = run(vec![
+        "probe".into(),
+        "--module".into(),
+        "nope".into(),
+        "x".into(),
+    ])
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&unknown.stderr);
+    assert_eq!(unknown.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.trim(), "error: Unknown module \"nope\"");
+}
+
+#[test]
+fn config_check_exit_codes() {
+    let (_dir, good) = config_dir(MODULES);
+    let out = Command::new(BIN)
+        .arg("--config.file")
+        .arg(&good)
+        .arg("--config.check")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (_dir2, bad) = config_dir("modules:\n  m:\n    prober: http\n    htp: {}\n");
+    let out = Command::new(BIN)
+        .arg("--config.file")
+        .arg(&bad)
+        .arg("--config.check")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{}:4:5: ", bad.display())),
+        "{stderr}"
+    );
+    assert!(stderr.contains("htp"), "{stderr}");
+}
