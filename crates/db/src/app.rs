@@ -171,7 +171,8 @@ impl ProbeHandler for Prober {
             if success {
                 log.info(format!("{up} 1"));
             } else {
-                log.error(format!("{up} 0 (see the exporter log for the reason)"));
+                let reason = target.last_error().unwrap_or_else(|| "unknown".into());
+                log.error(format!("{up} 0: {reason}"));
             }
             Ok(ProbeReport {
                 metrics,

@@ -63,22 +63,26 @@ pub struct TargetConfig {
     #[serde(default = "default_host")]
     pub host: String,
     /// TCP port; the engine's default when absent.
-    #[serde(default, deserialize_with = "de_port")]
+    #[serde(
+        default,
+        deserialize_with = "de_port",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub port: Option<u16>,
     /// User to log in as (PostgreSQL default `postgres`, MySQL default `root`, Redis: ACL user).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
     /// Database to connect to (PostgreSQL default `postgres`; Redis: the database number).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub database: Option<String>,
     /// File holding the password (one trailing newline is ignored).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_file: Option<PathBuf>,
     /// Environment variable holding the password.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_env: Option<String>,
     /// TLS settings; when present the connection must use TLS.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsClientOptions>,
     /// Maximum number of connections held open to this target.
     #[serde(default = "default_pool_size")]
@@ -91,7 +95,7 @@ pub struct TargetConfig {
     #[serde(default = "default_max_connection_age")]
     pub max_connection_age: PromDuration,
     /// Extra queries whose rows become samples.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub custom_queries: Vec<CustomQueryConfig>,
 }
 
@@ -102,7 +106,7 @@ pub struct CustomQueryConfig {
     /// Metric name prefix: each value column `c` becomes the gauge `<name>_<c>`.
     pub name: String,
     /// Help text of the resulting metrics.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub help: Option<String>,
     /// The SQL text.
     pub query: String,

@@ -110,6 +110,8 @@ pub trait TargetHandle: Send + Sync + 'static {
     fn kind(&self) -> Kind;
     /// The resolved configuration (used to keep unchanged targets across reloads).
     fn resolved(&self) -> &Resolved;
+    /// Why the last scrape found the target down (password removed), if it did.
+    fn last_error(&self) -> Option<String>;
     /// Scrapes the target; always returns samples (at least `<prefix>_up`).
     fn scrape(&self, deadline: ScrapeDeadline) -> BoxFuture<'_, MetricSet>;
 }
@@ -127,6 +129,7 @@ struct Inner<E: Engine> {
     engine: E,
     resolved: Resolved,
     pool: Pool<E::Conn>,
+    last_error: Mutex<Option<String>>,
 }
 
 impl<E: Engine> Target<E> {
@@ -141,6 +144,7 @@ impl<E: Engine> Target<E> {
                 engine,
                 resolved,
                 pool,
+                last_error: Mutex::new(None),
             }),
             inflight: Mutex::new(None),
             next_id: std::sync::atomic::AtomicU64::new(0),
@@ -205,7 +209,9 @@ impl<E: Engine> Inner<E> {
 
     fn report_down(&self, out: &mut Out, e: &DbError) {
         let prefix = self.engine.prefix();
-        tracing::warn!(target_name = self.name(), engine = prefix, error = %self.scrub(e), "target down");
+        let reason = self.scrub(e);
+        tracing::warn!(target_name = self.name(), engine = prefix, error = %reason, "target down");
+        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason);
         out.gauge(
             format!("{prefix}_up"),
             "Whether the last connection, authentication and health query succeeded.",
@@ -232,6 +238,7 @@ impl<E: Engine> Inner<E> {
                 return out.into_set();
             }
         };
+        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = None;
         out.gauge(
             format!("{prefix}_up"),
             "Whether the last connection, authentication and health query succeeded.",
@@ -360,6 +367,14 @@ impl<E: Engine> TargetHandle for Target<E> {
 
     fn resolved(&self) -> &Resolved {
         &self.inner.resolved
+    }
+
+    fn last_error(&self) -> Option<String> {
+        self.inner
+            .last_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     fn scrape(&self, deadline: ScrapeDeadline) -> BoxFuture<'_, MetricSet> {
