@@ -138,6 +138,10 @@ example_configs_ours() {
     return "$rc"
 }
 
+# A real Prometheus with alert-rules/ scrapes our exporters: every metric the
+# rules and dashboards use arrives, and a TLS rule fires on real probe output.
+suite_contract() { "$PY" scripts/lib/check_suite.py "$ROOT" target/debug; }
+
 dashboards() { "$PY" scripts/lib/check_dashboards.py "$ROOT"; }
 helm_chart() { "$PY" scripts/lib/check_helm.py "$ROOT"; }
 
@@ -196,6 +200,7 @@ if [ "$RUN_CARGO" = 1 ]; then
     step "cargo clippy -D warnings" cargo_clippy
     step "cargo tests" cargo_tests
     step "example configs accepted by our exporters" example_configs_ours
+    step "suite contract: Prometheus + rules + our exporters" suite_contract
 fi
 
 # ---------------------------------------------------------------- summary
