@@ -46,13 +46,6 @@ impl Config {
             message,
         };
         for (name, m) in &self.modules {
-            if let Some(ttl) = m.icmp.ttl {
-                if ttl > 255 {
-                    return Err(invalid(format!(
-                        "modules.{name}.icmp.ttl: {ttl} is outside the range 0..255"
-                    )));
-                }
-            }
             if m.prober == ProberName::Dns && m.dns.query_name.is_empty() {
                 return Err(invalid(format!(
                     "modules.{name}.dns.query_name: required for prober dns"
@@ -107,53 +100,31 @@ impl Config {
                     }
                 }
             }
-            for (field, v) in [("http.compression", h.compression.as_str())] {
-                if !matches!(v, "" | "gzip" | "deflate" | "identity" | "br") {
-                    return Err(invalid(format!(
-                        "modules.{name}.{field}: unknown compression {v:?} (use gzip, br, deflate or identity)"
-                    )));
-                }
-            }
-            for v in &h.valid_http_versions {
-                if !matches!(v.as_str(), "HTTP/1.0" | "HTTP/1.1" | "HTTP/2.0" | "HTTP/2") {
-                    return Err(invalid(format!(
-                        "modules.{name}.http.valid_http_versions: unknown version {v:?} (use HTTP/1.0, HTTP/1.1 or HTTP/2.0)"
-                    )));
-                }
-            }
-            if m.dns.transport_protocol != "udp" && m.dns.transport_protocol != "tcp" {
-                return Err(invalid(format!(
-                    "modules.{name}.dns.transport_protocol: {:?} is not udp or tcp",
-                    m.dns.transport_protocol
-                )));
-            }
-            if crate::dns::parse_query_type(&m.dns.query_type).is_none() {
-                return Err(invalid(format!(
-                    "modules.{name}.dns.query_type: unknown record type {:?}",
-                    m.dns.query_type
-                )));
-            }
-            if crate::dns::parse_query_class(&m.dns.query_class).is_none() {
-                return Err(invalid(format!(
-                    "modules.{name}.dns.query_class: unknown class {:?}",
-                    m.dns.query_class
-                )));
-            }
-            for rc in &m.dns.valid_rcodes {
-                if crate::dns::parse_rcode(rc).is_none() {
-                    return Err(invalid(format!(
-                        "modules.{name}.dns.valid_rcodes: unknown rcode {rc:?}"
-                    )));
-                }
-            }
-            if m.icmp.packets == 0 || m.icmp.packets > 100 {
-                return Err(invalid(format!(
-                    "modules.{name}.icmp.packets: {} is outside the range 1..100",
-                    m.icmp.packets
-                )));
-            }
         }
         Ok(())
+    }
+
+    /// Problems that do not stop loading (blackbox_exporter only notices them when probing):
+    /// `tls_config` files that cannot be read or parsed.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (name, m) in &self.modules {
+            let tls = match m.prober {
+                ProberName::Http => &m.http.tls_config,
+                ProberName::Tcp => &m.tcp.tls_config,
+                ProberName::Grpc => &m.grpc.tls_config,
+                _ => continue,
+            };
+            if *tls != TlsClientOptions::default() {
+                if let Err(e) = tls.build() {
+                    out.push(format!(
+                        "module {name:?}: {}.{e}; probes with this module will fail",
+                        m.prober.as_str()
+                    ));
+                }
+            }
+        }
+        out
     }
 
     /// Every module's unsupported options, as `module: what` lines (for the startup warning).
@@ -169,7 +140,7 @@ impl Config {
 }
 
 /// The probers a module can name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ProberName {
     /// HTTP and HTTPS requests.
@@ -186,6 +157,26 @@ pub enum ProberName {
     Websocket,
     /// Documented by newer blackbox_exporter releases; not supported yet.
     Unix,
+}
+
+impl<'de> Deserialize<'de> for ProberName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Ok(match s.as_str() {
+            "http" => ProberName::Http,
+            "tcp" => ProberName::Tcp,
+            "dns" => ProberName::Dns,
+            "icmp" => ProberName::Icmp,
+            "grpc" => ProberName::Grpc,
+            "websocket" => ProberName::Websocket,
+            "unix" => ProberName::Unix,
+            _ => {
+                return Err(serde::de::Error::custom(format!(
+                    "prober: unknown prober {s:?} (use http, tcp, dns, icmp or grpc)"
+                )))
+            }
+        })
+    }
 }
 
 impl ProberName {
@@ -210,7 +201,11 @@ pub struct Module {
     /// Which prober runs.
     pub prober: ProberName,
     /// Upper bound for one probe (0 or absent: the scrape timeout decides).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "module_timeout"
+    )]
     pub timeout: Option<PromDuration>,
     /// HTTP options.
     #[serde(default)]
@@ -312,19 +307,148 @@ impl Module {
 }
 
 /// `preferred_ip_protocol`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub enum IpProtocol {
     /// IPv4.
-    #[serde(rename = "ip4", alias = "tcp4", alias = "udp4")]
+    #[serde(rename = "ip4")]
     Ip4,
     /// IPv6 (blackbox_exporter's default).
     #[default]
-    #[serde(rename = "ip6", alias = "tcp6", alias = "udp6")]
+    #[serde(rename = "ip6")]
     Ip6,
+}
+
+impl<'de> Deserialize<'de> for IpProtocol {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        // Go's net package also accepts the tcp4/udp4 spellings blackbox passes through.
+        match s.as_str() {
+            "ip4" | "tcp4" | "udp4" => Ok(IpProtocol::Ip4),
+            "ip6" | "tcp6" | "udp6" | "" => Ok(IpProtocol::Ip6),
+            _ => Err(serde::de::Error::custom(format!(
+                "preferred_ip_protocol: {s:?} is not ip4 or ip6"
+            ))),
+        }
+    }
 }
 
 fn default_true() -> bool {
     true
+}
+
+/// Deserializes a string and checks it, so a bad value is reported at its line and column.
+fn checked<'de, D: Deserializer<'de>>(
+    d: D,
+    check: impl Fn(&str) -> Result<(), String>,
+) -> Result<String, D::Error> {
+    let s = String::deserialize(d)?;
+    check(&s).map_err(serde::de::Error::custom)?;
+    Ok(s)
+}
+
+fn module_timeout<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PromDuration>, D::Error> {
+    let s = String::deserialize(d)?;
+    PromDuration::parse(&s)
+        .map(Some)
+        .map_err(|e| serde::de::Error::custom(format!("timeout: {e}")))
+}
+
+fn status_codes<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u16>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        N(i64),
+        S(String),
+    }
+    let raw = Vec::<Raw>::deserialize(d)?;
+    raw.into_iter()
+        .map(|r| match r {
+            Raw::N(n) if (100..=599).contains(&n) => Ok(n as u16),
+            Raw::N(n) => Err(format!(
+                "valid_status_codes: {n} is not an HTTP status code (100-599)"
+            )),
+            Raw::S(s) => Err(format!(
+                "valid_status_codes: {s:?} is not an HTTP status code (100-599)"
+            )),
+        })
+        .collect::<Result<_, _>>()
+        .map_err(serde::de::Error::custom)
+}
+
+fn http_versions<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let v = Vec::<String>::deserialize(d)?;
+    for s in &v {
+        if !matches!(s.as_str(), "HTTP/1.0" | "HTTP/1.1" | "HTTP/2.0" | "HTTP/2") {
+            return Err(serde::de::Error::custom(format!(
+                "valid_http_versions: unknown version {s:?} (use HTTP/1.0, HTTP/1.1 or HTTP/2.0)"
+            )));
+        }
+    }
+    Ok(v)
+}
+
+fn compression<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    checked(d, |s| match s {
+        "" | "gzip" | "deflate" | "identity" | "br" => Ok(()),
+        _ => Err(format!(
+            "compression: unknown algorithm {s:?} (use gzip, br, deflate or identity)"
+        )),
+    })
+}
+
+fn transport<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    checked(d, |s| match s {
+        "udp" | "tcp" => Ok(()),
+        _ => Err(format!("transport_protocol: {s:?} is not udp or tcp")),
+    })
+}
+
+fn query_type<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    checked(d, |s| {
+        crate::dns::parse_query_type(s)
+            .map(|_| ())
+            .ok_or_else(|| format!("query_type: unknown DNS record type {s:?}"))
+    })
+}
+
+fn query_class<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    checked(d, |s| {
+        crate::dns::parse_query_class(s).map(|_| ()).ok_or_else(|| {
+            format!("query_class: unknown DNS class {s:?} (use IN, CH, HS, NONE or ANY)")
+        })
+    })
+}
+
+fn rcodes<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let v = Vec::<String>::deserialize(d)?;
+    for s in &v {
+        if crate::dns::parse_rcode(s).is_none() {
+            return Err(serde::de::Error::custom(format!(
+                "valid_rcodes: unknown DNS rcode {s:?}"
+            )));
+        }
+    }
+    Ok(v)
+}
+
+fn ttl<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    let v = u32::deserialize(d)?;
+    if v > 255 {
+        return Err(serde::de::Error::custom(format!(
+            "ttl: {v} is outside the range 0..255"
+        )));
+    }
+    Ok(Some(v))
+}
+
+fn packets<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    let v = u32::deserialize(d)?;
+    if !(1..=100).contains(&v) {
+        return Err(serde::de::Error::custom(format!(
+            "packets: {v} is outside the range 1..100"
+        )));
+    }
+    Ok(v)
 }
 
 /// A regular expression as written in the config (compiled at load, shown as written).
@@ -335,10 +459,10 @@ impl<'de> Deserialize<'de> for ConfigRegex {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
         regex::Regex::new(&s).map(ConfigRegex).map_err(|e| {
-            serde::de::Error::custom(format!(
-                "invalid regular expression {s:?}: {}",
-                one_line(&e.to_string())
-            ))
+            // The regex crate draws a caret diagram; keep only its final "error: …" line.
+            let full = one_line(&e.to_string());
+            let detail = full.rsplit("error: ").next().unwrap_or(&full);
+            serde::de::Error::custom(format!("invalid regular expression {s:?}: {detail}"))
         })
     }
 }
@@ -398,7 +522,8 @@ impl<'de> Deserialize<'de> for ByteSize {
         }
         match Raw::deserialize(d)? {
             Raw::N(n) => Ok(ByteSize(n)),
-            Raw::S(s) => ByteSize::parse(&s).map_err(serde::de::Error::custom),
+            Raw::S(s) => ByteSize::parse(&s)
+                .map_err(|e| serde::de::Error::custom(format!("body_size_limit: {e}"))),
         }
     }
 }
@@ -414,10 +539,18 @@ impl Serialize for ByteSize {
 #[serde(deny_unknown_fields)]
 pub struct HttpProbe {
     /// Accepted status codes (empty: any 2xx).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "status_codes"
+    )]
     pub valid_status_codes: Vec<u16>,
     /// Accepted protocol versions as Go spells them (`HTTP/1.1`, `HTTP/2.0`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "http_versions"
+    )]
     pub valid_http_versions: Vec<String>,
     /// Request method (default GET).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -429,7 +562,11 @@ pub struct HttpProbe {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body_size_limit: Option<ByteSize>,
     /// Decompress the body with this algorithm (gzip, deflate, identity).
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "compression"
+    )]
     pub compression: String,
     /// Follow redirects (up to 10).
     #[serde(default = "default_true")]
@@ -696,7 +833,7 @@ pub struct DnsProbe {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_ip_address: Option<IpAddr>,
     /// `udp` or `tcp`.
-    #[serde(default = "default_udp")]
+    #[serde(default = "default_udp", deserialize_with = "transport")]
     pub transport_protocol: String,
     /// Not supported yet.
     #[serde(default)]
@@ -708,16 +845,20 @@ pub struct DnsProbe {
     #[serde(default)]
     pub query_name: String,
     /// Record type (default ANY).
-    #[serde(default = "default_any")]
+    #[serde(default = "default_any", deserialize_with = "query_type")]
     pub query_type: String,
     /// Class (default IN).
-    #[serde(default = "default_in")]
+    #[serde(default = "default_in", deserialize_with = "query_class")]
     pub query_class: String,
     /// The RD flag.
     #[serde(default = "default_true")]
     pub recursion_desired: bool,
     /// Accepted rcodes (default NOERROR).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "rcodes"
+    )]
     pub valid_rcodes: Vec<String>,
     /// Checks on the answer section.
     #[serde(default)]
@@ -799,10 +940,14 @@ pub struct IcmpProbe {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payload_size: Option<usize>,
     /// Outgoing TTL / hop limit (blackbox's default 64).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "ttl"
+    )]
     pub ttl: Option<u32>,
     /// Extension: echo requests per probe, for loss, min/avg/max RTT and jitter (default 1).
-    #[serde(default = "default_packets")]
+    #[serde(default = "default_packets", deserialize_with = "packets")]
     pub packets: u32,
 }
 

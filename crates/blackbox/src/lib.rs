@@ -142,6 +142,9 @@ fn warn_unsupported(config: &Config) {
     for line in config.unsupported() {
         tracing::warn!("{line}; probes with this module will be answered with HTTP 400");
     }
+    for line in config.warnings() {
+        tracing::warn!("{line}");
+    }
 }
 
 impl ProbeHandler for Blackbox {
