@@ -22,7 +22,7 @@ for arg in "$@"; do
     case "$arg" in
         --with-prometheus) WITH_PROMETHEUS=1 ;;
         --debug) PROFILE=debug ;;
-        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
         *) echo "run.sh: unknown argument: $arg (try --help)" >&2; exit 2 ;;
     esac
 done
