@@ -361,6 +361,14 @@ async fn route(req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
             .header("Location", "/")
             .body(full(""))
             .unwrap(),
+        "/to-127.0.0.2" => {
+            let port = host.rsplit(':').next().unwrap_or("80").to_string();
+            Response::builder()
+                .status(302)
+                .header("Location", format!("http://127.0.0.2:{port}/"))
+                .body(full(""))
+                .unwrap()
+        }
         "/big" => resp(200, full(vec![b'x'; 64 * 1024])),
         "/gzip" => {
             use std::io::Write;
