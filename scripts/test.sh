@@ -109,6 +109,7 @@ prometheus_configs() {
 # with a throwaway certificate at those names.
 web_config() {
     openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost \
+        -addext basicConstraints=critical,CA:FALSE -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
         -keyout "$TMP/server.key" -out "$TMP/server.crt" 2>/dev/null || return 1
     sed "s#/etc/watchkeeper/tls/#$TMP/#g" deploy/examples/web-config.yml > "$TMP/web-config.yml"
     promtool check web-config "$TMP/web-config.yml"
@@ -135,6 +136,33 @@ example_configs_ours() {
     local rc=0
     ./target/debug/watchkeeper-blackbox --config.check --config.file=deploy/examples/blackbox.yml || rc=1
     ./target/debug/watchkeeper-db --config.check --config.file=deploy/examples/db.yml || rc=1
+    example_web_config_served || rc=1
+    return "$rc"
+}
+
+# The example web config, served by our host exporter (with a throwaway
+# certificate at its paths): the documented password gets in, a wrong one
+# gets 401.
+example_web_config_served() {
+    local port pid code_ok code_bad rc=0
+    [ -f "$TMP/web-config.yml" ] || web_config >/dev/null || return 1
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    ./target/debug/watchkeeper-host --web.listen-address="127.0.0.1:$port" \
+        --web.config.file="$TMP/web-config.yml" >"$TMP/host-web.log" 2>&1 &
+    pid=$!
+    for _ in $(seq 1 50); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+        sleep 0.1
+    done
+    code_ok=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$TMP/server.crt" -u prometheus:changeme "https://localhost:$port/metrics")
+    code_bad=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$TMP/server.crt" -u prometheus:wrong "https://localhost:$port/metrics")
+    kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+    echo "example web-config: right password -> $code_ok, wrong password -> $code_bad"
+    if [ "$code_ok" != 200 ] || [ "$code_bad" != 401 ]; then
+        echo "want 200 and 401; exporter log:" >&2
+        tail -n 20 "$TMP/host-web.log" >&2
+        rc=1
+    fi
     return "$rc"
 }
 
