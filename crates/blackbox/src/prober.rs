@@ -29,6 +29,7 @@ static PROBERS: &[&dyn Prober] = &[
     &crate::tcp::TcpProber,
     &crate::dns::DnsProber,
     &crate::icmp::IcmpProber,
+    &crate::grpc::GrpcProber,
 ];
 
 /// The prober serving `name`, if any.
