@@ -143,17 +143,13 @@ async fn check(
     port: u16,
     stats: &mut Stats,
 ) -> Result<(), Failure> {
-    let stream = tcp_connect(ip, port, None).await.map_err(|f| {
-        stats.status_code = UNAVAILABLE;
-        f
-    })?;
+    let stream = tcp_connect(ip, port, None)
+        .await
+        .inspect_err(|_| stats.status_code = UNAVAILABLE)?;
     let io: Box<dyn Io> = if cfg.tls {
         let (s, facts, _) = tls::handshake(stream, &cfg.tls_config, host, &[b"h2"])
             .await
-            .map_err(|f| {
-                stats.status_code = UNAVAILABLE;
-                f
-            })?;
+            .inspect_err(|_| stats.status_code = UNAVAILABLE)?;
         stats.tls = Some(facts);
         Box::new(s)
     } else {
