@@ -102,8 +102,14 @@ async fn probe(run: &mut ProbeRun<'_>) -> Result<(), Failure> {
         "Response gRPC status code",
         f64::from(stats.status_code),
     );
-    if let Some(f) = &stats.tls {
-        tls::emit(m, f);
+    match &stats.tls {
+        Some(f) => tls::emit(m, f),
+        // blackbox registers this gauge for every gRPC probe; without TLS it stays 0.
+        None => m.gauge(
+            "probe_ssl_earliest_cert_expiry",
+            "Returns last SSL chain expiry in unixtime",
+            0.0,
+        ),
     }
     result
 }

@@ -285,6 +285,8 @@ async fn probe_inner(run: &mut ProbeRun<'_>, stats: &mut Stats) -> Result<(), Fa
                 hop.url = next;
                 continue;
             }
+            // blackbox counts a redirect it was told not to follow (Go's CheckRedirect ran).
+            stats.redirects += 1;
             run.info("Not following redirect");
         }
 

@@ -3,6 +3,9 @@
 
 #![allow(dead_code)]
 
+pub mod dns;
+pub mod grpc;
+
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
