@@ -55,10 +55,19 @@ pub fn start_ours(args: &[&str]) -> Running {
             }
         }
     });
+    // Owned by the guard from here on, so every panic below still kills and reaps it.
+    let mut running = Running {
+        child,
+        addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+        stderr_lines: rx,
+    };
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut seen = Vec::new();
     while Instant::now() < deadline {
-        match rx.recv_timeout(Duration::from_millis(200)) {
+        match running
+            .stderr_lines
+            .recv_timeout(Duration::from_millis(200))
+        {
             Ok(line) => {
                 if line.contains("Listening on") {
                     if let Some(addr) = line
@@ -66,23 +75,19 @@ pub fn start_ours(args: &[&str]) -> Running {
                         .find_map(|kv| kv.strip_prefix("address="))
                         .and_then(|a| a.trim_matches('"').parse().ok())
                     {
-                        return Running {
-                            child,
-                            addr,
-                            stderr_lines: rx,
-                        };
+                        running.addr = addr;
+                        return running;
                     }
                 }
                 seen.push(line);
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {
-                if let Ok(Some(status)) = child.try_wait() {
+                if let Ok(Some(status)) = running.child.try_wait() {
                     panic!("watchkeeper-host exited with {status}: {seen:?}");
                 }
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => {
-                let status = child.wait().ok();
-                panic!("watchkeeper-host exited ({status:?}) before listening: {seen:?}");
+                panic!("watchkeeper-host closed stderr before listening: {seen:?}");
             }
         }
     }
@@ -157,10 +162,7 @@ pub fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
 
 fn dechunk(mut body: &str) -> String {
     let mut out = String::new();
-    loop {
-        let Some((size, rest)) = body.split_once("\r\n") else {
-            break;
-        };
+    while let Some((size, rest)) = body.split_once("\r\n") {
         let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
         if size == 0 {
             break;
