@@ -178,6 +178,11 @@ impl Out {
         self.add(name, help, MetricType::Counter, labels, value);
     }
 
+    /// Moves the samples of `other` (same target) into this writer.
+    pub fn merge(&mut self, other: Out) {
+        self.set.merge(other.set);
+    }
+
     /// The samples written so far.
     pub fn into_set(self) -> MetricSet {
         self.set

@@ -5,7 +5,8 @@
 
 use crate::config::Resolved;
 use crate::engine::{within, Cell, CollectorOutcome, DbError, Engine, Out, Row};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, SimpleQueryMessage};
@@ -16,6 +17,7 @@ use watchkeeper_core::{BoxFuture, ScrapeDeadline};
 pub struct Postgres {
     config: tokio_postgres::Config,
     tls: Option<Arc<rustls::ClientConfig>>,
+    sizes: Mutex<SizeCache>,
 }
 
 /// An open session. Dropping it stops the connection task at once, so a session stuck on a
@@ -52,7 +54,11 @@ impl Postgres {
         if let Some(p) = &target.password {
             config.password(p.expose());
         }
-        Self { config, tls }
+        Self {
+            config,
+            tls,
+            sizes: Mutex::new(SizeCache::default()),
+        }
     }
 }
 
@@ -125,9 +131,23 @@ const INFO_SQL: &str = "SELECT version(), current_setting('server_version_num'),
 const DATABASE_SQL: &str = "SELECT datid, datname, numbackends, xact_commit, xact_rollback, \
  blks_read, blks_hit, tup_returned, tup_fetched, tup_inserted, tup_updated, tup_deleted, \
  conflicts, temp_files, temp_bytes, deadlocks, blk_read_time, blk_write_time, \
- extract(epoch FROM stats_reset), \
- CASE WHEN has_database_privilege(datid, 'CONNECT') THEN pg_database_size(datid) END \
+ extract(epoch FROM stats_reset) \
  FROM pg_stat_database WHERE datname IS NOT NULL";
+
+const SIZE_SQL: &str = "SELECT datname, pg_database_size(oid) FROM pg_database \
+ WHERE has_database_privilege(oid, 'CONNECT')";
+
+/// How long database sizes are reused. `pg_database_size` walks every file of every database
+/// and is by far the most expensive query of a scrape; sizes move slowly, so they are measured
+/// at most this often (and at once when a database appears).
+const SIZE_REFRESH: Duration = Duration::from_secs(15);
+
+/// Database sizes from the last measurement.
+#[derive(Default)]
+struct SizeCache {
+    measured: Option<Instant>,
+    sizes: Vec<(String, f64)>,
+}
 
 /// Columns 2.. of DATABASE_SQL: (name, type, help).
 const DATABASE_COLUMNS: [(&str, MetricType, &str); 17] = [
@@ -293,10 +313,17 @@ async fn collect_info(c: &Client, out: &mut Out) -> Result<(), DbError> {
     Ok(())
 }
 
-async fn collect_database(c: &Client, out: &mut Out) -> Result<(), DbError> {
-    for row in rows(c, DATABASE_SQL).await? {
+async fn collect_database(
+    c: &Client,
+    cache: &Mutex<SizeCache>,
+    out: &mut Out,
+) -> Result<(), DbError> {
+    let stats = rows(c, DATABASE_SQL).await?;
+    let mut names = Vec::with_capacity(stats.len());
+    for row in &stats {
         let datid = text(&row[0]);
         let datname = text(&row[1]);
+        names.push(datname.to_string());
         for (i, (name, kind, help)) in DATABASE_COLUMNS.iter().enumerate() {
             out.add(
                 *name,
@@ -306,14 +333,36 @@ async fn collect_database(c: &Client, out: &mut Out) -> Result<(), DbError> {
                 num(&row[i + 2]),
             );
         }
-        if row[19].is_some() {
-            out.gauge(
-                "pg_database_size_bytes",
-                "Disk space used by the database.",
-                &[("datname", datname)],
-                num(&row[19]),
-            );
+    }
+    let cached = {
+        let cache = cache.lock().unwrap_or_else(|p| p.into_inner());
+        let fresh = cache.measured.is_some_and(|t| t.elapsed() < SIZE_REFRESH);
+        let complete = names
+            .iter()
+            .all(|n| cache.sizes.iter().any(|(d, _)| d == n));
+        (fresh && complete).then(|| cache.sizes.clone())
+    };
+    let sizes = match cached {
+        Some(s) => s,
+        None => {
+            let sizes: Vec<(String, f64)> = rows(c, SIZE_SQL)
+                .await?
+                .iter()
+                .map(|r| (text(&r[0]).to_string(), num(&r[1])))
+                .collect();
+            let mut cache = cache.lock().unwrap_or_else(|p| p.into_inner());
+            cache.measured = Some(Instant::now());
+            cache.sizes = sizes.clone();
+            sizes
         }
+    };
+    for (datname, size) in &sizes {
+        out.gauge(
+            "pg_database_size_bytes",
+            "Disk space used by the database.",
+            &[("datname", datname)],
+            *size,
+        );
     }
     Ok(())
 }
@@ -460,18 +509,32 @@ impl Engine for Postgres {
     ) -> BoxFuture<'a, Vec<CollectorOutcome>> {
         Box::pin(async move {
             let c = &conn.client;
-            let mut outcomes: Vec<CollectorOutcome> = Vec::with_capacity(6);
-            // Sequential on one session: one connection per target is the point.
-            outcomes.push(("info", within(deadline, collect_info(c, out)).await));
-            outcomes.push(("database", within(deadline, collect_database(c, out)).await));
-            outcomes.push(("activity", within(deadline, collect_activity(c, out)).await));
-            outcomes.push(("locks", within(deadline, collect_locks(c, out)).await));
-            outcomes.push((
-                "replication",
-                within(deadline, collect_replication(c, out)).await,
-            ));
-            outcomes.push(("archiver", within(deadline, collect_archiver(c, out)).await));
-            outcomes
+            let target = out.target().to_string();
+            let mut parts: Vec<Out> = (0..6).map(|_| Out::new(&target)).collect();
+            let [info, database, activity, locks, replication, archiver] = &mut parts[..] else {
+                return Vec::new();
+            };
+            // Issued together, the queries are pipelined on the one session: one network
+            // round trip instead of six, each still with its own success flag.
+            let (r_info, r_database, r_activity, r_locks, r_replication, r_archiver) = tokio::join!(
+                within(deadline, collect_info(c, info)),
+                within(deadline, collect_database(c, &self.sizes, database)),
+                within(deadline, collect_activity(c, activity)),
+                within(deadline, collect_locks(c, locks)),
+                within(deadline, collect_replication(c, replication)),
+                within(deadline, collect_archiver(c, archiver)),
+            );
+            for part in parts {
+                out.merge(part);
+            }
+            vec![
+                ("info", r_info),
+                ("database", r_database),
+                ("activity", r_activity),
+                ("locks", r_locks),
+                ("replication", r_replication),
+                ("archiver", r_archiver),
+            ]
         })
     }
 
