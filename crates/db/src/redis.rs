@@ -294,9 +294,13 @@ pub fn info_to_samples(info: &HashMap<&str, &str>, databases: Option<u32>, out: 
         "Information about the Redis instance.",
         &[
             ("maxmemory_policy", label("maxmemory_policy")),
+            ("os", label("os")),
+            ("process_id", label("process_id")),
+            ("redis_build_id", label("redis_build_id")),
             ("redis_mode", label("redis_mode")),
             ("redis_version", label("redis_version")),
             ("role", label("role")),
+            ("run_id", label("run_id")),
             ("tcp_port", label("tcp_port")),
         ],
         1.0,

@@ -66,13 +66,18 @@ async fn postgres_custom_queries_obey_row_limit_timeout_and_columns() {
         );
         assert!(m.0.contains("# HELP app_series_amount Rows of a series."));
     }
+    assert!(
+        exporter.log_shows("more rows than row_limit"),
+        "{}",
+        exporter.logs()
+    );
     let logs = exporter.logs();
+    // logfmt escapes the quotes around the column name.
     assert!(
         logs.contains("column \\\"absent\\\" not in the result")
             || logs.contains("column \"absent\" not in the result"),
         "{logs}"
     );
-    assert!(logs.contains("more rows than row_limit"), "{logs}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

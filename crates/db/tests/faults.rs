@@ -101,7 +101,7 @@ async fn redis_wrong_password_is_down_and_never_shown() {
     assert_eq!(m.must("redis_up", &[("target", "bad")]), 0.0);
     let seen = everything_visible(&exporter, &["good", "bad"]).await;
     assert!(
-        exporter.logs().contains("target_name=bad"),
+        exporter.log_shows("target_name=bad"),
         "no log line for the failing target:\n{}",
         exporter.logs()
     );
@@ -134,7 +134,7 @@ async fn postgres_stop_restart_and_wrong_password() {
     assert_eq!(m.must("pg_up", &[("target", "good")]), 1.0);
     assert_eq!(m.must("pg_up", &[("target", "bad")]), 0.0);
     assert!(
-        exporter.logs().contains("authentication failed"),
+        exporter.log_shows("authentication failed"),
         "the log names the reason:\n{}",
         exporter.logs()
     );
@@ -210,7 +210,7 @@ async fn mysql_wrong_password_is_down_and_never_shown() {
     assert_eq!(good, Some(1.0), "log:\n{}", exporter.logs());
     assert_eq!(bad, Some(0.0));
     assert!(
-        exporter.logs().contains("Access denied"),
+        exporter.log_shows("Access denied"),
         "log:\n{}",
         exporter.logs()
     );
@@ -245,4 +245,51 @@ async fn a_server_that_never_answers_costs_one_deadline_and_blanks_nothing_else(
     assert_eq!(status, 200);
     assert_eq!(Metrics(body).must("pg_up", &[]), 0.0);
     assert!(started.elapsed() < Duration::from_secs(3));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_revoked_password_shows_as_down_even_with_a_connection_in_the_pool() {
+    if pg_bin_dir().is_none() {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("PostgreSQL server binaries (/usr/lib/postgresql/*/bin) are required in CI");
+        }
+        return;
+    }
+    let password = unique("Pool-Pg-Pw");
+    let server = ThrowawayPg::start(&password);
+    std::env::set_var("WK_FAULT_PG_POOL", &password);
+    let cfg = format!(
+        "targets:\n  - name: pooled\n    kind: postgres\n    port: {}\n    password_env: WK_FAULT_PG_POOL\n    max_connection_age: 1s\n",
+        server.port
+    );
+    let exporter = Exporter::start(&cfg, &[]);
+    assert_eq!(timed_scrape(&exporter, 3.0).await.must("pg_up", &[]), 1.0);
+
+    // Change the password behind the exporter's back; its pooled session stays logged in.
+    let mut c = tokio_postgres::Config::new();
+    c.host("127.0.0.1")
+        .port(server.port)
+        .user("postgres")
+        .password(password.as_str())
+        .dbname("postgres");
+    let (admin, conn) = c.connect(tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    admin
+        .batch_execute("ALTER ROLE postgres PASSWORD 'something-else-entirely'")
+        .await
+        .unwrap();
+    let down = eventually(Duration::from_secs(10), || async {
+        (timed_scrape(&exporter, 3.0).await.get("pg_up", &[]) == Some(0.0)).then_some(())
+    })
+    .await;
+    assert!(
+        down.is_some(),
+        "pg_up stayed 1 after the password was revoked"
+    );
+    assert!(
+        exporter.log_shows("authentication failed"),
+        "{}",
+        exporter.logs()
+    );
+    assert!(!exporter.logs().contains(&password));
 }

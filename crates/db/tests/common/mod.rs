@@ -180,6 +180,19 @@ impl Exporter {
         self.logs.lock().unwrap().clone()
     }
 
+    /// Whether the log comes to contain `needle` within a few seconds (the log is read from a
+    /// pipe by another thread, so a line may arrive just after the response that caused it).
+    pub fn log_shows(&self, needle: &str) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(5) {
+            if self.logs().contains(needle) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
     /// GET `path` with optional scrape-timeout header; returns status and body.
     pub async fn get(&self, path: &str, timeout_header: Option<&str>) -> (u16, String) {
         http(self.addr, "GET", path, timeout_header).await

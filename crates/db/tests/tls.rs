@@ -1,0 +1,103 @@
+//! TLS to Redis with certificates generated in the test: trusted CA -> up, untrusted -> down.
+
+mod common;
+use common::*;
+use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn redis_over_tls_is_up_only_with_the_right_ca() {
+    if !have_binary(REDIS_SERVER) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let server_key = KeyPair::generate().unwrap();
+    let server_cert =
+        CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+            .unwrap()
+            .signed_by(&server_key, &ca)
+            .unwrap();
+    let p = |f: &str| dir.path().join(f);
+    std::fs::write(p("ca.pem"), ca.pem()).unwrap();
+    std::fs::write(p("server.pem"), server_cert.pem()).unwrap();
+    std::fs::write(p("server.key"), server_key.serialize_pem()).unwrap();
+    // A second, unrelated CA the server's certificate does not chain to.
+    let mut other_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    other_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let other = CertifiedIssuer::self_signed(other_params, KeyPair::generate().unwrap()).unwrap();
+    std::fs::write(p("other-ca.pem"), other.pem()).unwrap();
+
+    let port = free_port();
+    let mut server = Command::new(REDIS_SERVER)
+        .args([
+            "--port",
+            "0",
+            "--tls-port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--tls-auth-clients",
+            "no",
+        ])
+        .arg("--tls-cert-file")
+        .arg(p("server.pem"))
+        .arg("--tls-key-file")
+        .arg(p("server.key"))
+        .arg("--tls-ca-cert-file")
+        .arg(p("ca.pem"))
+        .arg("--dir")
+        .arg(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let start = Instant::now();
+    while TcpStream::connect(addr).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "TLS redis-server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    let d = dir.path().display();
+    let cfg = format!(
+        "targets:
+  - name: trusted
+    kind: redis
+    port: {port}
+    tls:
+      ca_file: {d}/ca.pem
+  - name: untrusted
+    kind: redis
+    port: {port}
+    tls:
+      ca_file: {d}/other-ca.pem
+  - name: plaintext
+    kind: redis
+    port: {port}
+"
+    );
+    let exporter = Exporter::start(&cfg, &[]);
+    let (status, body) = exporter.get("/metrics", Some("3")).await;
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(status, 200);
+    let m = Metrics(body);
+    assert_eq!(
+        m.must("redis_up", &[("target", "trusted")]),
+        1.0,
+        "log:\n{}",
+        exporter.logs()
+    );
+    assert_eq!(m.must("redis_up", &[("target", "untrusted")]), 0.0);
+    assert_eq!(m.must("redis_up", &[("target", "plaintext")]), 0.0);
+}
