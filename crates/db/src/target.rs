@@ -121,7 +121,6 @@ type SharedScrape = Shared<BoxFuture<'static, Arc<MetricSet>>>;
 /// A target of engine `E`.
 pub struct Target<E: Engine> {
     inner: Arc<Inner<E>>,
-    inflight: Mutex<Option<(u64, SharedScrape)>>,
     next_id: std::sync::atomic::AtomicU64,
 }
 
@@ -130,6 +129,8 @@ struct Inner<E: Engine> {
     resolved: Resolved,
     pool: Pool<E::Conn>,
     last_error: Mutex<Option<String>>,
+    /// The scrape in progress, shared by every concurrent scraper of this target.
+    inflight: Mutex<Option<(u64, SharedScrape)>>,
 }
 
 impl<E: Engine> Target<E> {
@@ -145,8 +146,8 @@ impl<E: Engine> Target<E> {
                 resolved,
                 pool,
                 last_error: Mutex::new(None),
+                inflight: Mutex::new(None),
             }),
-            inflight: Mutex::new(None),
             next_id: std::sync::atomic::AtomicU64::new(0),
         }
     }
@@ -157,32 +158,40 @@ impl<E: Engine> Target<E> {
     }
 
     async fn scrape_shared(&self, deadline: ScrapeDeadline) -> MetricSet {
-        let (id, fut, leader) = {
-            let mut slot = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
+        let fut = {
+            let mut slot = self
+                .inner
+                .inflight
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
             match slot.as_ref() {
-                Some((id, fut)) => (*id, fut.clone(), false),
+                Some((_, fut)) => fut.clone(),
                 None => {
                     let id = self
                         .next_id
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    // The run is its own task: a scraper that hangs up does not cancel it
+                    // half-way for the others, and the task clears the slot when done.
                     let inner = Arc::clone(&self.inner);
-                    let fut: BoxFuture<'static, Arc<MetricSet>> =
-                        Box::pin(async move { Arc::new(inner.scrape_once(deadline).await) });
+                    let task = tokio::spawn(async move {
+                        let set = Arc::new(inner.scrape_once(deadline).await);
+                        let mut slot = inner.inflight.lock().unwrap_or_else(|p| p.into_inner());
+                        if matches!(slot.as_ref(), Some((cur, _)) if *cur == id) {
+                            *slot = None;
+                        }
+                        set
+                    });
+                    let fut: BoxFuture<'static, Arc<MetricSet>> = Box::pin(async move {
+                        task.await.unwrap_or_else(|_| Arc::new(MetricSet::new()))
+                    });
                     let fut = fut.shared();
                     *slot = Some((id, fut.clone()));
-                    (id, fut, true)
+                    fut
                 }
             }
         };
         // A joiner may have an earlier deadline than the run it joined.
-        let result = deadline.run(fut).await;
-        if leader {
-            let mut slot = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
-            if matches!(slot.as_ref(), Some((cur, _)) if *cur == id) {
-                *slot = None;
-            }
-        }
-        match result {
+        match deadline.run(fut).await {
             Some(set) => (*set).clone(),
             None => {
                 let mut out = Out::new(&self.inner.resolved.config.name);

@@ -19,6 +19,15 @@ async fn keys_set_in_a_database_are_counted() {
     let client = ::redis::Client::open(format!("redis://{}:{}/11", s.host, s.port)).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let prefix = unique("wk_redis");
+    // A scraper that hangs up mid-request must not leave a stale result behind for others.
+    for _ in 0..3 {
+        use tokio::io::AsyncWriteExt;
+        let mut s = tokio::net::TcpStream::connect(exporter.addr).await.unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        drop(s);
+    }
     let m = exporter.scrape().await;
     assert_eq!(m.must("redis_up", &[("target", "cache")]), 1.0);
     let before = m
