@@ -3,19 +3,30 @@
 //! Pseudo-files are small and regenerated on every read, so each is read whole, once per scrape,
 //! and parsed by splitting on whitespace: no regular expressions on the scrape path.
 
-use std::io::ErrorKind;
+use std::io::{ErrorKind, Read};
 use std::path::Path;
 use watchkeeper_core::CollectError;
 
+/// Room for a typical pseudo-file in one `read(2)`. Pseudo-files report a size of 0, so
+/// `fs::read_to_string` would start with a tiny buffer and grow it over many reads, and
+/// iterator-style files such as `/proc/vmstat` regenerate their output on every short read.
+const INITIAL_CAPACITY: usize = 8192;
+
+fn read_whole(path: &Path) -> std::io::Result<String> {
+    let mut text = String::with_capacity(INITIAL_CAPACITY);
+    std::fs::File::open(path)?.read_to_string(&mut text)?;
+    Ok(text)
+}
+
 /// Reads a whole pseudo-file; a failure names the path.
 pub(crate) fn read(path: &Path) -> Result<String, CollectError> {
-    std::fs::read_to_string(path).map_err(|e| CollectError::io(path.display(), e))
+    read_whole(path).map_err(|e| CollectError::io(path.display(), e))
 }
 
 /// Reads a pseudo-file that may legitimately be absent (a kernel feature that is not built in):
 /// `Ok(None)` when it does not exist, an error for any other failure.
 pub(crate) fn read_optional(path: &Path) -> Result<Option<String>, CollectError> {
-    match std::fs::read_to_string(path) {
+    match read_whole(path) {
         Ok(s) => Ok(Some(s)),
         Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
         Err(e) => Err(CollectError::io(path.display(), e)),
