@@ -357,6 +357,47 @@ pub fn pg_bin_dir() -> Option<PathBuf> {
 }
 
 impl ThrowawayPg {
+    /// A streaming replica of `primary` (pg_basebackup -R), started on its own free port.
+    pub fn replica_of(primary: &ThrowawayPg, password: &str) -> ThrowawayPg {
+        let dir = tempfile::tempdir().expect("tempdir");
+        if primary.as_postgres {
+            let ok = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(dir.path())
+                .status()
+                .unwrap();
+            assert!(ok.success());
+        }
+        let st = Self::cmd(primary.as_postgres, &primary.bin.join("pg_basebackup"))
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &primary.port.to_string(),
+                "-U",
+                "postgres",
+                "-R",
+                "-X",
+                "stream",
+                "-D",
+            ])
+            .arg(dir.path().join("data"))
+            .env("PGPASSWORD", password)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("pg_basebackup");
+        assert!(st.success(), "pg_basebackup failed");
+        let pg = ThrowawayPg {
+            port: free_port(),
+            dir,
+            bin: primary.bin.clone(),
+            as_postgres: primary.as_postgres,
+        };
+        pg.up();
+        pg
+    }
+
     /// initdb with scram auth and superuser `postgres` / `password`, then start.
     pub fn start(password: &str) -> ThrowawayPg {
         let bin = pg_bin_dir().expect("PostgreSQL binaries");
@@ -449,17 +490,24 @@ pub struct ThrowawayRedis {
     pub port: u16,
     password: Option<String>,
     dir: tempfile::TempDir,
+    extra: Vec<String>,
 }
 
 pub const REDIS_SERVER: &str = "/usr/bin/redis-server";
 
 impl ThrowawayRedis {
     pub fn start(password: Option<&str>) -> ThrowawayRedis {
+        Self::start_with(password, &[])
+    }
+
+    /// Like [`start`] with extra `redis-server` arguments (`--replicaof`, ...).
+    pub fn start_with(password: Option<&str>, extra: &[&str]) -> ThrowawayRedis {
         let mut r = ThrowawayRedis {
             child: None,
             port: free_port(),
             password: password.map(str::to_string),
             dir: tempfile::tempdir().expect("tempdir"),
+            extra: extra.iter().map(|s| s.to_string()).collect(),
         };
         r.up();
         r
@@ -484,6 +532,7 @@ impl ThrowawayRedis {
         if let Some(p) = &self.password {
             c.args(["--requirepass", p]);
         }
+        c.args(&self.extra);
         self.child = Some(c.spawn().expect("spawn redis-server"));
         let addr: SocketAddr = format!("127.0.0.1:{}", self.port).parse().unwrap();
         let start = Instant::now();
