@@ -7,11 +7,15 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-#[tokio::test(flavor = "multi_thread")]
-async fn redis_over_tls_is_up_only_with_the_right_ca() {
-    if !have_binary(REDIS_SERVER) {
-        return;
-    }
+struct Pki {
+    dir: tempfile::TempDir,
+    server_cert: String,
+    server_key: String,
+}
+
+/// A CA, a server certificate for localhost/127.0.0.1 signed by it, and an unrelated CA,
+/// written as ca.pem, server.pem, server.key and other-ca.pem.
+fn pki() -> Pki {
     let dir = tempfile::tempdir().unwrap();
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -22,16 +26,83 @@ async fn redis_over_tls_is_up_only_with_the_right_ca() {
             .unwrap()
             .signed_by(&server_key, &ca)
             .unwrap();
+    let mut other_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    other_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let other = CertifiedIssuer::self_signed(other_params, KeyPair::generate().unwrap()).unwrap();
     let p = |f: &str| dir.path().join(f);
     std::fs::write(p("ca.pem"), ca.pem()).unwrap();
     std::fs::write(p("server.pem"), server_cert.pem()).unwrap();
     std::fs::write(p("server.key"), server_key.serialize_pem()).unwrap();
-    // A second, unrelated CA the server's certificate does not chain to.
-    let mut other_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    other_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let other = CertifiedIssuer::self_signed(other_params, KeyPair::generate().unwrap()).unwrap();
     std::fs::write(p("other-ca.pem"), other.pem()).unwrap();
+    Pki {
+        dir,
+        server_cert: server_cert.pem(),
+        server_key: server_key.serialize_pem(),
+    }
+}
 
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_over_tls_is_up_only_with_the_right_ca() {
+    if pg_bin_dir().is_none() {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("PostgreSQL server binaries (/usr/lib/postgresql/*/bin) are required in CI");
+        }
+        return;
+    }
+    let pki = pki();
+    let password = unique("Tls-Pg-Pw");
+    let server = ThrowawayPg::start_tls(&password, Some((&pki.server_cert, &pki.server_key)));
+    std::env::set_var("WK_TLS_PG_PW", &password);
+    let d = pki.dir.path().display();
+    let cfg = format!(
+        "targets:
+  - name: trusted
+    kind: postgres
+    host: localhost
+    port: {p}
+    password_env: WK_TLS_PG_PW
+    tls:
+      ca_file: {d}/ca.pem
+    custom_queries:
+      - name: session_ssl
+        query: SELECT CASE WHEN ssl THEN 1 ELSE 0 END AS on FROM pg_stat_ssl WHERE pid = pg_backend_pid()
+        values: [on]
+  - name: untrusted
+    kind: postgres
+    host: localhost
+    port: {p}
+    password_env: WK_TLS_PG_PW
+    tls:
+      ca_file: {d}/other-ca.pem
+",
+        p = server.port
+    );
+    let exporter = Exporter::start(&cfg, &[]);
+    let (status, body) = exporter.get("/metrics", Some("5")).await;
+    assert_eq!(status, 200);
+    let m = Metrics(body);
+    assert_eq!(
+        m.must("pg_up", &[("target", "trusted")]),
+        1.0,
+        "log:\n{}",
+        exporter.logs()
+    );
+    assert_eq!(
+        m.must("session_ssl_on", &[("target", "trusted")]),
+        1.0,
+        "the session is not TLS"
+    );
+    assert_eq!(m.must("pg_up", &[("target", "untrusted")]), 0.0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn redis_over_tls_is_up_only_with_the_right_ca() {
+    if !have_binary(REDIS_SERVER) {
+        return;
+    }
+    let pki = pki();
+    let dir = &pki.dir;
+    let p = |f: &str| dir.path().join(f);
     let port = free_port();
     let mut server = Command::new(REDIS_SERVER)
         .args([

@@ -344,6 +344,7 @@ pub struct ThrowawayPg {
     pub port: u16,
     bin: PathBuf,
     as_postgres: bool,
+    extra: String,
 }
 
 pub fn pg_bin_dir() -> Option<PathBuf> {
@@ -393,6 +394,7 @@ impl ThrowawayPg {
             dir,
             bin: primary.bin.clone(),
             as_postgres: primary.as_postgres,
+            extra: String::new(),
         };
         pg.up();
         pg
@@ -400,11 +402,29 @@ impl ThrowawayPg {
 
     /// initdb with scram auth and superuser `postgres` / `password`, then start.
     pub fn start(password: &str) -> ThrowawayPg {
+        Self::start_tls(password, None)
+    }
+
+    /// Like [`start`]; with `tls = Some((cert_pem, key_pem))` the server also accepts TLS.
+    pub fn start_tls(password: &str, tls: Option<(&str, &str)>) -> ThrowawayPg {
         let bin = pg_bin_dir().expect("PostgreSQL binaries");
         let dir = tempfile::tempdir().expect("tempdir");
         let as_postgres = rustix::process::geteuid().is_root();
         let pwfile = dir.path().join("pw");
         std::fs::write(&pwfile, password).unwrap();
+        let mut extra = String::new();
+        if let Some((cert, key)) = tls {
+            use std::os::unix::fs::PermissionsExt;
+            let (c, k) = (dir.path().join("server.crt"), dir.path().join("server.key"));
+            std::fs::write(&c, cert).unwrap();
+            std::fs::write(&k, key).unwrap();
+            std::fs::set_permissions(&k, std::fs::Permissions::from_mode(0o600)).unwrap();
+            extra = format!(
+                " -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+                c.display(),
+                k.display()
+            );
+        }
         if as_postgres {
             let ok = Command::new("chown")
                 .args(["-R", "postgres:postgres"])
@@ -435,6 +455,7 @@ impl ThrowawayPg {
             dir,
             bin,
             as_postgres,
+            extra,
         };
         pg.up();
         pg
@@ -452,9 +473,10 @@ impl ThrowawayPg {
 
     pub fn up(&self) {
         let opts = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off{}",
             self.port,
-            self.dir.path().display()
+            self.dir.path().display(),
+            self.extra
         );
         let st = Self::cmd(self.as_postgres, &self.bin.join("pg_ctl"))
             .arg("-D")
