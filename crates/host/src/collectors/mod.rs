@@ -20,6 +20,7 @@ pub mod stat;
 pub mod textfile;
 pub(crate) mod textformat;
 pub mod time;
+pub mod timex;
 pub mod uname;
 pub mod vmstat;
 
@@ -51,12 +52,12 @@ pub const ALL: &[CollectorDef] = &[
     netstat::DEF,
     uname::DEF,
     os::DEF,
+    time::DEF,
+    textfile::DEF,
     filesystem::DEF,
     diskstats::DEF,
     netdev::DEF,
     netclass::DEF,
     hwmon::DEF,
     mdadm::DEF,
-    time::DEF,
-    textfile::DEF,
 ];
