@@ -58,21 +58,25 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn start(binary: &str, port: u16) -> Running {
-    let f = fixtures();
+/// Starts `binary` on `port` over the fixture tree `root` (`""` or `"edge"`), with the
+/// textfile directory `textfile` if any.
+fn start(binary: &str, port: u16, root: &str, textfile: Option<&str>) -> Running {
+    let f = fixtures().join(root);
     let mut cmd = Command::new(binary);
     cmd.arg(format!("--web.listen-address=127.0.0.1:{port}"))
         .arg(format!("--path.procfs={}", f.join("proc").display()))
         .arg(format!("--path.sysfs={}", f.join("sys").display()))
         .arg(format!("--path.rootfs={}", f.join("rootfs").display()))
-        .arg(format!(
-            "--collector.textfile.directory={}",
-            f.join("textfile/parity").display()
-        ))
         .arg("--collector.disable-defaults")
         .args(COLLECTORS.iter().map(|c| format!("--collector.{c}")))
         .stdout(Stdio::null())
         .stderr(Stdio::null());
+    if let Some(dir) = textfile {
+        cmd.arg(format!(
+            "--collector.textfile.directory={}",
+            fixtures().join(dir).display()
+        ));
+    }
     Running(
         cmd.spawn()
             .unwrap_or_else(|e| panic!("starting {binary}: {e}")),
@@ -174,19 +178,16 @@ fn compared(name: &str) -> bool {
     .any(|p| name.starts_with(p))
 }
 
-#[test]
-fn same_families_and_samples_as_node_exporter_on_the_fixture_trees() {
-    if !std::path::Path::new(NODE_EXPORTER).exists() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "{NODE_EXPORTER} is required in CI (Debian package prometheus-node-exporter)"
-        );
-        eprintln!("notice: {NODE_EXPORTER} not installed, parity test skipped");
-        return;
-    }
+/// Scrapes node_exporter and watchkeeper-host over the same tree and lists every difference.
+fn differences(root: &str, textfile: Option<&str>) -> (Vec<String>, BTreeMap<String, f64>) {
     let (ne_port, wk_port) = (free_port(), free_port());
-    let _ne = start(NODE_EXPORTER, ne_port);
-    let _wk = start(env!("CARGO_BIN_EXE_watchkeeper-host"), wk_port);
+    let _ne = start(NODE_EXPORTER, ne_port, root, textfile);
+    let _wk = start(
+        env!("CARGO_BIN_EXE_watchkeeper-host"),
+        wk_port,
+        root,
+        textfile,
+    );
     let (ne_families, ne_samples) = parse(&scrape(ne_port));
     let (wk_families, wk_samples) = parse(&scrape(wk_port));
 
@@ -220,8 +221,47 @@ fn same_families_and_samples_as_node_exporter_on_the_fixture_trees() {
             problems.push(format!("sample {key} is not emitted by node_exporter"));
         }
     }
+    (problems, wk_samples)
+}
+
+fn node_exporter_installed() -> bool {
+    if std::path::Path::new(NODE_EXPORTER).exists() {
+        return true;
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "{NODE_EXPORTER} is required in CI (Debian package prometheus-node-exporter)"
+    );
+    eprintln!("notice: {NODE_EXPORTER} not installed, parity test skipped");
+    false
+}
+
+/// Files copied from a real machine (Debian 12, kernel 6.18, 2 CPUs).
+#[test]
+fn same_families_and_samples_as_node_exporter_on_the_real_fixture_tree() {
+    if !node_exporter_installed() {
+        return;
+    }
+    let (problems, ours) = differences("", Some("textfile/parity"));
     assert!(problems.is_empty(), "{}", problems.join("\n"));
     // The comparison is not vacuous: the fixtures produce a few hundred shared samples.
-    assert!(ne_samples.len() > 200, "{}", ne_samples.len());
-    assert_eq!(wk_samples.get("node_textfile_scrape_error{}"), Some(&1.0));
+    assert!(ours.len() > 200, "{}", ours.len());
+    assert_eq!(ours.get("node_textfile_scrape_error{}"), Some(&1.0));
+}
+
+/// Hand-made edge cases: guest time and short cpu lines, thermal throttle counters shared by
+/// sibling CPUs, clock sources numbered by sorted name, no IPv6 sockstat, an os-release only
+/// under /usr/lib with shell quoting, no PSI and no conntrack, and no textfile directory.
+#[test]
+fn same_families_and_samples_as_node_exporter_on_the_edge_case_tree() {
+    if !node_exporter_installed() {
+        return;
+    }
+    let (problems, ours) = differences("edge", None);
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    assert_eq!(
+        ours.get("node_cpu_core_throttles_total{core=\"0\",package=\"0\"}"),
+        Some(&5.0)
+    );
+    assert_eq!(ours.get("node_textfile_scrape_error{}"), Some(&0.0));
 }
