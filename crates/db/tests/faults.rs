@@ -293,3 +293,45 @@ async fn a_revoked_password_shows_as_down_even_with_a_connection_in_the_pool() {
     );
     assert!(!exporter.logs().contains(&password));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mariadb_stopped_mid_run_goes_down_and_comes_back_without_restarting_the_exporter() {
+    if !have_binary(MARIADB_INSTALL_DB) || !have_binary(MARIADBD) {
+        return;
+    }
+    let mut server = ThrowawayMaria::start(None);
+    let exporter = Exporter::start(
+        &format!(
+            "targets:\n  - name: m\n    kind: mysql\n    port: {}\n",
+            server.port
+        ),
+        &[],
+    );
+    assert_eq!(
+        timed_scrape(&exporter, 3.0)
+            .await
+            .must("mysql_up", &[("target", "m")]),
+        1.0
+    );
+    server.down();
+    assert_eq!(
+        timed_scrape(&exporter, 3.0)
+            .await
+            .must("mysql_up", &[("target", "m")]),
+        0.0
+    );
+    server.up();
+    let back = eventually(Duration::from_secs(15), || async {
+        (timed_scrape(&exporter, 3.0)
+            .await
+            .get("mysql_up", &[("target", "m")])
+            == Some(1.0))
+        .then_some(())
+    })
+    .await;
+    assert!(
+        back.is_some(),
+        "mysql_up did not return to 1; log:\n{}",
+        exporter.logs()
+    );
+}

@@ -11,6 +11,7 @@ struct Pki {
     dir: tempfile::TempDir,
     server_cert: String,
     server_key: String,
+    ca_cert: String,
 }
 
 /// A CA, a server certificate for localhost/127.0.0.1 signed by it, and an unrelated CA,
@@ -38,6 +39,7 @@ fn pki() -> Pki {
         dir,
         server_cert: server_cert.pem(),
         server_key: server_key.serialize_pem(),
+        ca_cert: ca.pem(),
     }
 }
 
@@ -171,4 +173,49 @@ async fn redis_over_tls_is_up_only_with_the_right_ca() {
     );
     assert_eq!(m.must("redis_up", &[("target", "untrusted")]), 0.0);
     assert_eq!(m.must("redis_up", &[("target", "plaintext")]), 0.0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mariadb_over_tls_is_up_only_with_the_right_ca() {
+    if !have_binary(MARIADB_INSTALL_DB) || !have_binary(MARIADBD) {
+        return;
+    }
+    let pki = pki();
+    let server = ThrowawayMaria::start(Some((&pki.server_cert, &pki.server_key, &pki.ca_cert)));
+    let d = pki.dir.path().display();
+    let cfg = format!(
+        "targets:
+  - name: trusted
+    kind: mysql
+    port: {p}
+    tls:
+      ca_file: {d}/ca.pem
+    custom_queries:
+      - name: session_tls
+        query: SELECT CASE WHEN variable_value <> '' THEN 1 ELSE 0 END AS active FROM information_schema.session_status WHERE variable_name = 'Ssl_cipher'
+        values: [active]
+  - name: untrusted
+    kind: mysql
+    port: {p}
+    tls:
+      ca_file: {d}/other-ca.pem
+",
+        p = server.port
+    );
+    let exporter = Exporter::start(&cfg, &[]);
+    let (status, body) = exporter.get("/metrics", Some("5")).await;
+    assert_eq!(status, 200);
+    let m = Metrics(body);
+    assert_eq!(
+        m.must("mysql_up", &[("target", "trusted")]),
+        1.0,
+        "log:\n{}",
+        exporter.logs()
+    );
+    assert_eq!(
+        m.must("session_tls_active", &[("target", "trusted")]),
+        1.0,
+        "the session is not TLS"
+    );
+    assert_eq!(m.must("mysql_up", &[("target", "untrusted")]), 0.0);
 }

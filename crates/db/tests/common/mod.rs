@@ -593,3 +593,108 @@ pub fn blackhole() -> u16 {
     });
     port
 }
+
+/// A MariaDB server of our own (mariadb-install-db + mariadbd) on a free port, root without
+/// password on 127.0.0.1.
+pub struct ThrowawayMaria {
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    as_mysql: bool,
+    extra: Vec<String>,
+    child: Option<Child>,
+}
+
+pub const MARIADB_INSTALL_DB: &str = "/usr/bin/mariadb-install-db";
+pub const MARIADBD: &str = "/usr/sbin/mariadbd";
+
+impl ThrowawayMaria {
+    /// Initializes and starts; with `tls = Some((cert, key, ca))` the server also accepts TLS.
+    pub fn start(tls: Option<(&str, &str, &str)>) -> ThrowawayMaria {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let as_mysql = rustix::process::geteuid().is_root();
+        let mut extra = Vec::new();
+        if let Some((cert, key, ca)) = tls {
+            for (name, pem, flag) in [
+                ("server.crt", cert, "--ssl-cert"),
+                ("server.key", key, "--ssl-key"),
+                ("ca.pem", ca, "--ssl-ca"),
+            ] {
+                let path = dir.path().join(name);
+                std::fs::write(&path, pem).unwrap();
+                extra.push(format!("{flag}={}", path.display()));
+            }
+        }
+        if as_mysql {
+            let ok = Command::new("chown")
+                .args(["-R", "mysql:mysql"])
+                .arg(dir.path())
+                .status()
+                .unwrap();
+            assert!(ok.success());
+        }
+        let mut install = Command::new(MARIADB_INSTALL_DB);
+        install
+            .arg(format!("--datadir={}", dir.path().join("data").display()))
+            .args(["--auth-root-authentication-method=normal", "--skip-test-db"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if as_mysql {
+            install.arg("--user=mysql");
+        }
+        assert!(
+            install.status().expect("mariadb-install-db").success(),
+            "mariadb-install-db failed"
+        );
+        let mut m = ThrowawayMaria {
+            dir,
+            port: free_port(),
+            as_mysql,
+            extra,
+            child: None,
+        };
+        m.up();
+        m
+    }
+
+    pub fn up(&mut self) {
+        let d = self.dir.path();
+        let mut c = Command::new(MARIADBD);
+        c.arg("--no-defaults")
+            .arg(format!("--datadir={}", d.join("data").display()))
+            .arg(format!("--port={}", self.port))
+            .arg("--bind-address=127.0.0.1")
+            .arg(format!("--socket={}", d.join("sock").display()))
+            .arg(format!("--log-error={}", d.join("err.log").display()))
+            .args(["--skip-log-bin", "--innodb-buffer-pool-size=16M"])
+            .args(&self.extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if self.as_mysql {
+            c.arg("--user=mysql");
+        }
+        self.child = Some(c.spawn().expect("spawn mariadbd"));
+        let addr: SocketAddr = format!("127.0.0.1:{}", self.port).parse().unwrap();
+        let start = Instant::now();
+        while TcpStream::connect(addr).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "mariadbd did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Stops the server at once (SIGKILL: the fault being simulated is a crash).
+    pub fn down(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for ThrowawayMaria {
+    fn drop(&mut self) {
+        self.down();
+    }
+}
