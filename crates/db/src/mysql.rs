@@ -93,6 +93,7 @@ async fn rows(conn: &mut Conn, sql: &str, limit: usize) -> Result<(Vec<Row>, boo
             continue;
         }
         let cols = row.columns();
+        // `Row::unwrap` hands over the row's values (a Vec); it cannot fail.
         let values = row.unwrap();
         out.push(
             cols.iter()
