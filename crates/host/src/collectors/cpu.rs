@@ -31,6 +31,8 @@ const IDLE: usize = 3;
 /// An idle counter that falls back by this many seconds or more means the CPU was hot-plugged
 /// (its counters restarted), so the remembered values are dropped instead of held.
 const JUMP_BACK_SECONDS: f64 = 3.0;
+/// Bound of the per-CPU memory (the kernel's NR_CPUS maximum is 8192).
+const MAX_CPUS: usize = 1 << 14;
 
 type CpuTimes = [f64; COLUMNS];
 
@@ -98,7 +100,9 @@ impl CpuCollector {
         let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
         let mut seen = vec![false; last.len()];
         for (cpu, times) in cpus.iter_mut() {
-            let Ok(idx) = cpu.parse::<usize>() else {
+            // Linux supports at most 8192 CPUs; a larger number in a corrupt file must not
+            // make the remembered table huge.
+            let Some(idx) = cpu.parse::<usize>().ok().filter(|i| *i < MAX_CPUS) else {
                 continue;
             };
             if idx >= last.len() {
@@ -362,6 +366,11 @@ mod tests {
         c.monotonic(&mut third);
         assert_eq!(third[0].1[3], 2.0);
         assert_eq!(third[0].1[4], 0.1);
+        // An absurd CPU number is reported but not remembered.
+        let mut absurd = vec![("99999999999", [1.0; COLUMNS])];
+        c.monotonic(&mut absurd);
+        assert_eq!(absurd[0].1, [1.0; COLUMNS]);
+        assert!(c.last.lock().unwrap().len() < MAX_CPUS);
     }
 
     #[test]
