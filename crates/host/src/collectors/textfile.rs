@@ -396,6 +396,24 @@ mod tests {
     }
 
     #[test]
+    fn unreadable_entries_and_invalid_utf8_are_bad_files() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("ok.prom"), "ok_metric 1\n").unwrap();
+        std::fs::create_dir(dir.path().join("a-directory.prom")).unwrap();
+        std::fs::write(dir.path().join("latin1.prom"), b"caf\xe9 1\n").unwrap();
+        let out = collect(Some(dir.path().to_path_buf()));
+        assert_eq!(out.find("node_textfile_scrape_error", &[]), Some(1.0));
+        assert_eq!(out.find("ok_metric", &[]), Some(1.0));
+        let served = &out
+            .families()
+            .iter()
+            .find(|f| f.name == "node_textfile_mtime_seconds")
+            .unwrap()
+            .samples;
+        assert_eq!(served.len(), 1);
+    }
+
+    #[test]
     fn a_missing_directory_is_a_reported_error_not_a_failure() {
         let out = collect(Some(fixtures::path("textfile/does-not-exist")));
         assert_eq!(out.find("node_textfile_scrape_error", &[]), Some(1.0));
