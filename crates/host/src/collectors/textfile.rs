@@ -73,6 +73,8 @@ fn render_labels(labels: &[(String, String)], extra: Option<(&str, &str)>) -> St
 struct Gathered {
     merged: Vec<Merged>,
     index: HashMap<String, usize>,
+    /// Every sample name on the page -> the family that owns it (`h_count` -> histogram `h`).
+    exposed: HashMap<String, String>,
     mtimes: Vec<(String, f64)>,
     errored: bool,
 }
@@ -87,6 +89,20 @@ impl Gathered {
                 .iter()
                 .map(|s| render_labels(&s.labels, None))
                 .collect();
+            for exposed in textformat::exposed_names(&fam.name, fam.kind) {
+                match self.exposed.get(&exposed) {
+                    Some(owner) if *owner != fam.name => {
+                        return Err(format!(
+                            "metric {} would expose {exposed}, which belongs to {owner} from {}",
+                            fam.name,
+                            self.index
+                                .get(owner)
+                                .map_or(String::new(), |&i| self.merged[i].files.join(", "))
+                        ));
+                    }
+                    _ => {}
+                }
+            }
             if let Some(&i) = self.index.get(&fam.name) {
                 let existing = &self.merged[i];
                 if existing.family.kind != fam.kind {
@@ -110,6 +126,9 @@ impl Gathered {
             new_keys.push(keys);
         }
         for (fam, keys) in families.into_iter().zip(new_keys) {
+            for exposed in textformat::exposed_names(&fam.name, fam.kind) {
+                self.exposed.insert(exposed, fam.name.clone());
+            }
             match self.index.get(&fam.name) {
                 Some(&i) => {
                     let m = &mut self.merged[i];
@@ -393,6 +412,21 @@ mod tests {
         ] {
             assert!(text.contains(&expected), "missing\n{expected}\nin\n{text}");
         }
+    }
+
+    #[test]
+    fn a_file_cannot_reuse_a_name_another_files_histogram_owns() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("a.prom"),
+            "# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_count 1\nh_sum 1\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("b.prom"), "h_count 7\nother 1\n").unwrap();
+        let out = collect(Some(dir.path().to_path_buf()));
+        assert_eq!(out.find("node_textfile_scrape_error", &[]), Some(1.0));
+        assert_eq!(out.find("h_count", &[]), Some(1.0));
+        assert_eq!(out.find("other", &[]), None);
     }
 
     #[test]

@@ -87,6 +87,10 @@ struct Parser {
     /// Families that already have samples (a TYPE after them is an error).
     has_samples: Vec<bool>,
     has_type: Vec<bool>,
+    /// Per family: the line of its first sample, to point at a name collision.
+    first_sample_line: Vec<usize>,
+    /// The line being parsed (1-based).
+    line_no: usize,
 }
 
 /// Parses a whole text.
@@ -97,6 +101,8 @@ pub(crate) fn parse(text: &str) -> Result<Parsed, ParseError> {
         series_index: Vec::new(),
         has_samples: Vec::new(),
         has_type: Vec::new(),
+        first_sample_line: Vec::new(),
+        line_no: 0,
     };
     // A last line without its newline is what a writer that did not rename atomically leaves
     // behind mid-write (`12` of `1234`): Go's parser rejects it, and so do we.
@@ -108,10 +114,23 @@ pub(crate) fn parse(text: &str) -> Result<Parsed, ParseError> {
     }
     for (n, line) in text.split('\n').enumerate() {
         let line = line.strip_suffix('\r').unwrap_or(line);
+        p.line_no = n + 1;
         p.line(line)
             .map_err(|msg| ParseError { line: n + 1, msg })?;
     }
+    p.check_collisions()?;
     Ok(p.parsed)
+}
+
+/// The sample names a family puts on the page: a histogram `h` also owns `h_bucket`, `h_sum`
+/// and `h_count`, a summary `s` owns `s_sum` and `s_count`.
+pub(crate) fn exposed_names(name: &str, kind: MetricType) -> Vec<String> {
+    let suffixes: &[&str] = match kind {
+        MetricType::Histogram => &["", "_bucket", "_sum", "_count"],
+        MetricType::Summary => &["", "_sum", "_count"],
+        _ => &[""],
+    };
+    suffixes.iter().map(|s| format!("{name}{s}")).collect()
 }
 
 fn is_blank(b: u8) -> bool {
@@ -165,6 +184,7 @@ impl Parser {
         self.series_index.push(HashMap::new());
         self.has_samples.push(false);
         self.has_type.push(false);
+        self.first_sample_line.push(0);
         i
     }
 
@@ -187,6 +207,16 @@ impl Parser {
         let (name, rest) = split_token(rest);
         if !valid_metric_name(name) {
             return Err(format!("invalid metric name {name:?} in {keyword} line"));
+        }
+        if !self.by_name.contains_key(name) {
+            if let (i, Part::Sum | Part::Count | Part::Bucket) = self.resolve_existing(name) {
+                // Go's parser attaches these lines to the histogram or summary they belong to.
+                let owner = &self.parsed.families[i].name;
+                return Err(format!(
+                    "{keyword} line for {name:?}, which is part of {} {owner:?}",
+                    self.parsed.families[i].kind.text_keyword()
+                ));
+            }
         }
         let i = self.family(name);
         if keyword == "HELP" {
@@ -221,6 +251,14 @@ impl Parser {
 
     /// The family a sample name belongs to, and which part of it the sample is.
     fn resolve(&mut self, name: &str) -> (usize, Part) {
+        match self.resolve_existing(name) {
+            (usize::MAX, _) => (self.family(name), Part::Plain),
+            found => found,
+        }
+    }
+
+    /// Like [`Self::resolve`] without creating a family: `usize::MAX` when none matches.
+    fn resolve_existing(&self, name: &str) -> (usize, Part) {
         if let Some(&i) = self.by_name.get(name) {
             let part = match self.parsed.families[i].kind {
                 MetricType::Histogram => Part::Bucket,
@@ -249,7 +287,36 @@ impl Parser {
                 }
             }
         }
-        (self.family(name), Part::Plain)
+        (usize::MAX, Part::Plain)
+    }
+
+    /// Refuses a text in which one family's samples would carry the name of another's, such as
+    /// a gauge `h_count` beside a histogram `h` (declared before it): the page would show the
+    /// same series twice.
+    fn check_collisions(&self) -> Result<(), ParseError> {
+        let mut owners: HashMap<String, usize> = HashMap::new();
+        for (i, fam) in self.parsed.families.iter().enumerate() {
+            if !self.has_samples[i] {
+                continue;
+            }
+            for exposed in exposed_names(&fam.name, fam.kind) {
+                if let Some(&other) = owners.get(&exposed) {
+                    let (a, b) = (&self.parsed.families[other], fam);
+                    return Err(ParseError {
+                        line: self.first_sample_line[i].max(self.first_sample_line[other]),
+                        msg: format!(
+                            "{} {:?} and {} {:?} both expose {exposed:?}",
+                            a.kind.text_keyword(),
+                            a.name,
+                            b.kind.text_keyword(),
+                            b.name
+                        ),
+                    });
+                }
+                owners.insert(exposed, i);
+            }
+        }
+        Ok(())
     }
 
     fn sample(&mut self, line: &str) -> Result<(), String> {
@@ -285,6 +352,9 @@ impl Parser {
         }
 
         let (i, part) = self.resolve(name);
+        if !self.has_samples[i] {
+            self.first_sample_line[i] = self.line_no;
+        }
         self.has_samples[i] = true;
         let kind = self.parsed.families[i].kind;
         // The special label of this family, parsed as a float and kept out of the label set.
@@ -696,6 +766,20 @@ mod tests {
             let _ = parse(&text);
             let _ = parse(&text[..text.char_indices().nth(text.chars().count() / 2).unwrap().0]);
         }
+    }
+
+    #[test]
+    fn names_owned_by_a_histogram_or_summary_cannot_be_reused() {
+        assert_eq!(
+            err("# TYPE h histogram\nh_sum 1\n# TYPE h_count gauge\n"),
+            "line 3: TYPE line for \"h_count\", which is part of histogram \"h\""
+        );
+        assert_eq!(
+            err("# TYPE s_sum gauge\ns_sum 1\n# TYPE s summary\ns{quantile=\"0.5\"} 2\n"),
+            "line 4: gauge \"s_sum\" and summary \"s\" both expose \"s_sum\""
+        );
+        // Without a TYPE, `h_sum` is just another untyped family.
+        assert_eq!(parse("h 1\nh_sum 2\n").unwrap().families.len(), 2);
     }
 
     #[test]
