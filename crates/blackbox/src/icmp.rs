@@ -158,7 +158,7 @@ async fn probe_inner(run: &mut ProbeRun<'_>, stats: &mut Stats) -> Result<(), Fa
 
     let setup_started = Instant::now();
     run.info("Creating socket");
-    let (socket, kind) = open_socket(ip)?;
+    let (socket, kind) = open_socket(ip, cfg.source_ip_address)?;
     if kind == Kind::Raw {
         run.info("Unprivileged ICMP socket not permitted, using a raw socket");
     }
@@ -230,18 +230,18 @@ async fn probe_inner(run: &mut ProbeRun<'_>, stats: &mut Stats) -> Result<(), Fa
 }
 
 /// Tries the unprivileged datagram socket, then a raw one; explains when neither is allowed.
-fn open_socket(ip: IpAddr) -> Result<(Socket, Kind), Failure> {
+fn open_socket(ip: IpAddr, source: Option<IpAddr>) -> Result<(Socket, Kind), Failure> {
     let (domain, proto) = if ip.is_ipv4() {
         (Domain::IPV4, Protocol::ICMPV4)
     } else {
         (Domain::IPV6, Protocol::ICMPV6)
     };
     let dgram_err = match Socket::new(domain, Type::DGRAM, Some(proto)) {
-        Ok(s) => return connect(s, ip, Kind::Datagram),
+        Ok(s) => return connect(s, ip, source, Kind::Datagram),
         Err(e) => e,
     };
     match Socket::new(domain, Type::RAW, Some(proto)) {
-        Ok(s) => connect(s, ip, Kind::Raw),
+        Ok(s) => connect(s, ip, source, Kind::Raw),
         Err(raw_err) => {
             let range = std::fs::read_to_string("/proc/sys/net/ipv4/ping_group_range")
                 .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
@@ -259,7 +259,21 @@ fn open_socket(ip: IpAddr) -> Result<(Socket, Kind), Failure> {
     }
 }
 
-fn connect(s: Socket, ip: IpAddr, kind: Kind) -> Result<(Socket, Kind), Failure> {
+fn connect(
+    s: Socket,
+    ip: IpAddr,
+    source: Option<IpAddr>,
+    kind: Kind,
+) -> Result<(Socket, Kind), Failure> {
+    if let Some(src) = source {
+        s.bind(&SockAddr::from(SocketAddr::new(src, 0)))
+            .map_err(|e| {
+                Failure::new(
+                    FailureReason::Connect,
+                    format!("binding source address {src}: {e}"),
+                )
+            })?;
+    }
     s.set_nonblocking(true)
         .and_then(|()| s.connect(&SockAddr::from(SocketAddr::new(ip, 0))))
         .map_err(|e| {
@@ -272,11 +286,6 @@ fn connect(s: Socket, ip: IpAddr, kind: Kind) -> Result<(Socket, Kind), Failure>
 }
 
 fn configure(s: &Socket, ip: IpAddr, cfg: &IcmpProbe) -> std::io::Result<()> {
-    if let Some(src) = cfg.source_ip_address {
-        // Binding after connect is not allowed for raw sockets on every kernel; a source
-        // address is applied best-effort and reported if refused.
-        let _ = s.bind(&SockAddr::from(SocketAddr::new(src, 0)));
-    }
     let ttl = cfg.ttl.unwrap_or(64);
     if ip.is_ipv4() {
         s.set_ttl_v4(ttl)?;

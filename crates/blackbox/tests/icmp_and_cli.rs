@@ -24,6 +24,8 @@ modules:
       packets: 3
       ttl: 32
       payload_size: 100
+      source_ip_address: 127.0.0.1
+      dont_fragment: true
   http_2xx:
     prober: http
     timeout: 2s
