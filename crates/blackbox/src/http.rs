@@ -181,7 +181,24 @@ async fn probe_inner(run: &mut ProbeRun<'_>, stats: &mut Stats) -> Result<(), Fa
             .map_err(|_| Failure::new(FailureReason::Local, format!("invalid method {m:?}")))?,
         None => Method::GET,
     };
-    let headers = request_headers(run, cfg)?;
+    let mut headers = request_headers(run, cfg)?;
+    // As Go's client: credentials in the URL become basic auth unless the module sets its own.
+    if !url.username().is_empty() && !headers.map.contains_key(header::AUTHORIZATION) {
+        let decode = |s: &str| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        };
+        let raw = format!(
+            "{}:{}",
+            decode(url.username()),
+            decode(url.password().unwrap_or(""))
+        );
+        if let Ok(mut v) = HeaderValue::from_str(&format!("Basic {}", base64(raw.as_bytes()))) {
+            v.set_sensitive(true);
+            headers.map.insert(header::AUTHORIZATION, v);
+        }
+    }
     let host_override = headers.host.clone();
     let mut hop = Hop {
         url,

@@ -103,6 +103,8 @@ modules:
       headers:
         Host: vhost.example
       fail_if_body_not_matches_regexp: ["host=vhost.example"]
+  ws:
+    prober: websocket
   oauth:
     prober: http
     http:

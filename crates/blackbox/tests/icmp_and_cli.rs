@@ -207,3 +207,22 @@ fn config_check_exit_codes() {
     );
     assert!(stderr.contains("htp"), "{stderr}");
 }
+
+#[test]
+fn unsupported_options_are_a_startup_warning_not_an_error() {
+    let (_dir, path) =
+        config_dir("modules:\n  ws:\n    prober: websocket\n  http_2xx:\n    prober: http\n");
+    let out = Command::new(BIN)
+        .arg("--config.file")
+        .arg(&path)
+        .arg("--config.check")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    // logfmt escapes the quotes of the message.
+    assert!(
+        stderr.contains(r#"msg="module \"ws\": prober \"websocket\" is not supported; probes with this module will be answered with HTTP 400""#),
+        "{stderr}"
+    );
+}
