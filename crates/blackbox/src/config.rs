@@ -113,6 +113,7 @@ impl Config {
                 ProberName::Http => &m.http.tls_config,
                 ProberName::Tcp => &m.tcp.tls_config,
                 ProberName::Grpc => &m.grpc.tls_config,
+                ProberName::Dns if m.dns.dns_over_tls => &m.dns.tls_config,
                 _ => continue,
             };
             if *tls != TlsClientOptions::default() {
@@ -294,11 +295,7 @@ impl Module {
                     }
                 }
             }
-            ProberName::Dns => {
-                if self.dns.dns_over_tls {
-                    out.push("dns.dns_over_tls is not supported".into());
-                }
-            }
+            ProberName::Dns => {}
             ProberName::Icmp => {}
             ProberName::Grpc => {}
         }
@@ -835,10 +832,10 @@ pub struct DnsProbe {
     /// `udp` or `tcp`.
     #[serde(default = "default_udp", deserialize_with = "transport")]
     pub transport_protocol: String,
-    /// Not supported yet.
+    /// DNS over TLS (needs `transport_protocol: tcp`; default port 853).
     #[serde(default)]
     pub dns_over_tls: bool,
-    /// TLS settings for DNS over TLS (unused until it is supported).
+    /// TLS settings for DNS over TLS.
     #[serde(default)]
     pub tls_config: TlsClientOptions,
     /// The name asked for.

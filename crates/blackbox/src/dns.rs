@@ -14,6 +14,7 @@ use std::str::FromStr;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use watchkeeper_core::metrics::MetricType;
+use watchkeeper_core::tls_client::TlsClientOptions;
 use watchkeeper_core::BoxFuture;
 
 /// The dns prober.
@@ -25,7 +26,7 @@ impl Prober for DnsProber {
     }
 
     fn validate_target(&self, target: &str) -> Result<(), String> {
-        split_target(target).map(|_| ())
+        split_target(target, 53).map(|_| ())
     }
 
     fn probe<'a>(&'a self, run: &'a mut ProbeRun<'_>) -> BoxFuture<'a, Result<(), Failure>> {
@@ -34,7 +35,7 @@ impl Prober for DnsProber {
 }
 
 /// `host` or `host:port` (default 53), as blackbox accepts DNS targets.
-fn split_target(target: &str) -> Result<(String, u16), String> {
+fn split_target(target: &str, default_port: u16) -> Result<(String, u16), String> {
     let t = target;
     if t.is_empty() {
         return Err("target is empty".into());
@@ -49,10 +50,10 @@ fn split_target(target: &str) -> Result<(String, u16), String> {
         ));
     }
     match t.matches(':').count() {
-        0 => Ok((t.to_string(), 53)),
+        0 => Ok((t.to_string(), default_port)),
         1 => crate::prober::split_host_port(t).map(|(h, p)| (h.to_string(), p)),
         // A bare IPv6 address.
-        _ => Ok((t.to_string(), 53)),
+        _ => Ok((t.to_string(), default_port)),
     }
 }
 
@@ -165,8 +166,16 @@ async fn probe(run: &mut ProbeRun<'_>) -> Result<(), Failure> {
 
 async fn probe_inner(run: &mut ProbeRun<'_>, stats: &mut Stats) -> Result<(), Failure> {
     let cfg: &DnsProbe = &run.module.dns;
-    let (host, port) =
-        split_target(run.target).map_err(|m| Failure::new(FailureReason::Local, m))?;
+    // DNS over TLS listens on 853 unless the target says otherwise.
+    let default_port = if cfg.dns_over_tls { 853 } else { 53 };
+    let (host, port) = split_target(run.target, default_port)
+        .map_err(|m| Failure::new(FailureReason::Local, m))?;
+    if cfg.dns_over_tls && cfg.transport_protocol != "tcp" {
+        return Err(Failure::new(
+            FailureReason::Local,
+            "Configuration error: dns_over_tls needs transport_protocol: tcp",
+        ));
+    }
     let (ip, took) = run
         .resolve(&host, cfg.preferred_ip_protocol, cfg.ip_protocol_fallback)
         .await?;
@@ -198,8 +207,9 @@ async fn probe_inner(run: &mut ProbeRun<'_>, stats: &mut Stats) -> Result<(), Fa
     ));
 
     let server = SocketAddr::new(ip, port);
+    let tls = cfg.dns_over_tls.then_some((&cfg.tls_config, host.as_str()));
     let reply = if cfg.transport_protocol == "tcp" {
-        exchange_tcp(server, cfg.source_ip_address, &wire, stats).await
+        exchange_tcp(server, cfg.source_ip_address, tls, &wire, stats).await
     } else {
         exchange_udp(server, cfg.source_ip_address, &wire, id, stats).await
     };
@@ -333,11 +343,17 @@ async fn exchange_udp(
 async fn exchange_tcp(
     server: SocketAddr,
     source: Option<IpAddr>,
+    tls: Option<(&TlsClientOptions, &str)>,
     wire: &[u8],
     stats: &mut Stats,
 ) -> Result<Vec<u8>, Failure> {
     let started = Instant::now();
-    let mut stream = crate::prober::tcp_connect(server.ip(), server.port(), source).await?;
+    let stream = crate::prober::tcp_connect(server.ip(), server.port(), source).await?;
+    // The TLS handshake counts as part of `connect`, as in blackbox (Go dials "tcp-tls").
+    let mut stream: Box<dyn Io> = match tls {
+        Some((opts, host)) => Box::new(crate::tls::handshake(stream, opts, host, &[]).await?.0),
+        None => Box::new(stream),
+    };
     stats.connect = started.elapsed();
     let started = Instant::now();
     let len = u16::try_from(wire.len())
@@ -355,6 +371,9 @@ async fn exchange_tcp(
     stats.request = started.elapsed();
     Ok(buf)
 }
+
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
 
 /// A record as Go's miekg/dns prints it (what blackbox users write their regexes against).
 pub fn record_text(r: &Record) -> String {
@@ -441,14 +460,20 @@ mod tests {
 
     #[test]
     fn targets_default_to_port_53() {
-        assert_eq!(split_target("127.0.0.1").unwrap(), ("127.0.0.1".into(), 53));
         assert_eq!(
-            split_target("127.0.0.1:5353").unwrap(),
+            split_target("127.0.0.1", 53).unwrap(),
+            ("127.0.0.1".into(), 53)
+        );
+        assert_eq!(
+            split_target("127.0.0.1:5353", 53).unwrap(),
             ("127.0.0.1".into(), 5353)
         );
-        assert_eq!(split_target("[::1]:5353").unwrap(), ("::1".into(), 5353));
-        assert_eq!(split_target("::1").unwrap(), ("::1".into(), 53));
-        assert!(split_target("a:99999").is_err());
+        assert_eq!(
+            split_target("[::1]:5353", 53).unwrap(),
+            ("::1".into(), 5353)
+        );
+        assert_eq!(split_target("::1", 853).unwrap(), ("::1".into(), 853));
+        assert!(split_target("a:99999", 53).is_err());
     }
 
     #[test]

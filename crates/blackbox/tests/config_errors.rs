@@ -136,7 +136,6 @@ fn unsupported_options_load_and_are_listed_by_module() {
         config.unsupported(),
         vec![
             "module \"br\": http.compression: br is not supported".to_string(),
-            "module \"dot\": dns.dns_over_tls is not supported".to_string(),
             "module \"ws\": prober \"websocket\" is not supported".to_string(),
         ]
     );

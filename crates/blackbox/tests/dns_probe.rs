@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::dns::start_dns;
+use common::dns::{start_dns, start_dot};
 use common::*;
 use std::time::{Duration, Instant};
 
@@ -175,4 +175,27 @@ async fn dns_targets_default_to_port_53_and_reject_bad_ports() {
     // either way the request is valid and answered with metrics.
     let (status, _) = ex.probe("module=dns_silent&target=127.0.0.1").await;
     assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn dns_over_tls() {
+    let pki = Pki::new("DoT CA");
+    let dot = start_dot(&pki.leaf(&["127.0.0.1"], false)).await;
+    let untrusted = Pki::new("Other CA");
+    let dot_untrusted = start_dot(&untrusted.leaf(&["127.0.0.1"], false)).await;
+    let ca = pki.ca_file();
+    let yaml = format!(
+        "modules:\n  dot:\n    prober: dns\n    timeout: 2s\n    dns:\n      preferred_ip_protocol: ip4\n      transport_protocol: tcp\n      dns_over_tls: true\n      query_name: example.test\n      query_type: A\n      tls_config:\n        ca_file: {}\n  dot_udp:\n    prober: dns\n    dns:\n      dns_over_tls: true\n      query_name: example.test\n",
+        ca.display()
+    );
+    let ex = TestExporter::start(&yaml).await;
+    let m = ex.probe_ok("dot", &dot.to_string()).await;
+    m.assert_ok();
+    assert_eq!(m.val("probe_dns_answer_rrs", ""), 1.0);
+    ex.probe_ok("dot", &dot_untrusted.to_string())
+        .await
+        .assert_failed("tls_verify");
+    ex.probe_ok("dot_udp", &dot.to_string())
+        .await
+        .assert_failed("local");
 }

@@ -8,6 +8,8 @@ use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
 
+use super::{acceptor, ServerCert};
+
 fn soa() -> Record {
     Record::from_rdata(
         Name::from_ascii("example.test.").unwrap(),
@@ -123,6 +125,32 @@ pub async fn start_dns() -> SocketAddr {
                 let resp = answer(&query)?.to_vec().ok()?;
                 s.write_all(&(resp.len() as u16).to_be_bytes()).await.ok()?;
                 s.write_all(&resp).await.ok()?;
+                Some(())
+            });
+        }
+    });
+    addr
+}
+
+/// The same zone over DNS over TLS (RFC 7858) on 127.0.0.1:0.
+pub async fn start_dot(cert: &ServerCert) -> SocketAddr {
+    let acceptor = acceptor(cert);
+    let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = tcp.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = tcp.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let mut s = acceptor.accept(s).await.ok()?;
+                let mut len = [0u8; 2];
+                s.read_exact(&mut len).await.ok()?;
+                let mut buf = vec![0u8; usize::from(u16::from_be_bytes(len))];
+                s.read_exact(&mut buf).await.ok()?;
+                let query = Message::from_vec(&buf).ok()?;
+                let resp = answer(&query)?.to_vec().ok()?;
+                s.write_all(&(resp.len() as u16).to_be_bytes()).await.ok()?;
+                s.write_all(&resp).await.ok()?;
+                s.shutdown().await.ok()?;
                 Some(())
             });
         }
