@@ -460,3 +460,78 @@ async fn reload_keeps_the_old_config_when_the_new_one_is_invalid() {
         .await;
     assert_eq!(status, 400);
 }
+
+/// A minimal CONNECT proxy: opens a tunnel to the requested `host:port`.
+async fn start_connect_proxy() -> std::net::SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if client.read(&mut byte).await.ok()? == 0 {
+                        return None;
+                    }
+                    head.push(byte[0]);
+                }
+                let head = String::from_utf8_lossy(&head).into_owned();
+                let target = head
+                    .strip_prefix("CONNECT ")?
+                    .split_whitespace()
+                    .next()?
+                    .to_string();
+                let mut upstream = tokio::net::TcpStream::connect(&target).await.ok()?;
+                client
+                    .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                    .await
+                    .ok()?;
+                tokio::io::copy_bidirectional(&mut client, &mut upstream)
+                    .await
+                    .ok()?;
+                Some(())
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn through_an_http_proxy() {
+    let target = start_http().await;
+    let pki = Pki::new("Proxy test CA");
+    let https = start_https(&pki.leaf(&["127.0.0.1"], false)).await;
+    let proxy = start_connect_proxy().await;
+    let yaml = format!(
+        r#"
+modules:
+  via_target_as_proxy:
+    prober: http
+    http:
+      proxy_url: http://{target}
+      skip_resolve_phase_with_proxy: true
+  via_connect_proxy:
+    prober: http
+    http:
+      preferred_ip_protocol: ip4
+      proxy_url: http://{proxy}
+      tls_config:
+        ca_file: {}
+"#,
+        pki.ca_file().display()
+    );
+    let ex = TestExporter::start(&yaml).await;
+    // The name does not resolve: only the proxy (the target itself, which accepts
+    // absolute-form requests) is ever connected to.
+    let m = ex
+        .probe_ok("via_target_as_proxy", "http://no-such-host.invalid/method")
+        .await;
+    m.assert_ok();
+    let m = ex
+        .probe_ok("via_connect_proxy", &format!("https://{https}/"))
+        .await;
+    m.assert_ok();
+    assert_eq!(m.val("probe_http_ssl", ""), 1.0);
+}
