@@ -5,6 +5,7 @@
 
 use crate::config::Resolved;
 use crate::engine::{within, Cell, CollectorOutcome, DbError, Engine, Out, Row};
+use futures_util::StreamExt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
@@ -545,15 +546,17 @@ impl Engine for Postgres {
         limit: usize,
     ) -> BoxFuture<'a, Result<(Vec<Row>, bool), DbError>> {
         Box::pin(async move {
-            let msgs = conn
+            // Streamed, so rows past the limit are never buffered here.
+            let stream = conn
                 .client
-                .simple_query(sql)
+                .simple_query_raw(sql)
                 .await
                 .map_err(|e| classify(e, false))?;
+            let mut stream = std::pin::pin!(stream);
             let mut out = Vec::new();
             let mut truncated = false;
-            for m in msgs {
-                if let SimpleQueryMessage::Row(r) = m {
+            while let Some(msg) = stream.next().await {
+                if let SimpleQueryMessage::Row(r) = msg.map_err(|e| classify(e, false))? {
                     if out.len() == limit {
                         truncated = true;
                         break;

@@ -24,7 +24,7 @@ struct Pooled<C> {
     opened: Instant,
 }
 
-/// A connection borrowed from the pool. Dropping it without [`Lease::give_back`] closes the
+/// A connection borrowed from the pool. Dropping it without [`Pool::give_back`] closes the
 /// connection (the safe default when a scrape is cancelled half-way).
 struct Lease<C> {
     conn: Option<Pooled<C>>,
