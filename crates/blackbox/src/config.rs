@@ -553,7 +553,11 @@ pub struct HttpProbe {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub method: Option<String>,
     /// Request headers (a `Host` entry sets the virtual host).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        serialize_with = "redacted_headers"
+    )]
     pub headers: BTreeMap<String, String>,
     /// Most bytes of (uncompressed) body read; 0 means no limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -605,7 +609,11 @@ pub struct HttpProbe {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authorization: Option<Authorization>,
     /// An HTTP proxy (`http://host:port`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "redacted_url"
+    )]
     pub proxy_url: Option<String>,
     /// With a proxy, do not resolve the target ourselves.
     #[serde(default)]
@@ -696,6 +704,33 @@ impl HttpProbe {
             _ => self.follow_redirects,
         }
     }
+}
+
+/// Header values that carry credentials are shown as `<redacted>` on the landing page.
+fn redacted_headers<S: Serializer>(h: &BTreeMap<String, String>, s: S) -> Result<S::Ok, S::Error> {
+    let shown: BTreeMap<&str, &str> = h
+        .iter()
+        .map(|(k, v)| {
+            let lower = k.to_ascii_lowercase();
+            let secret = ["auth", "cookie", "token", "key", "secret", "password"]
+                .iter()
+                .any(|w| lower.contains(w));
+            (k.as_str(), if secret { "<redacted>" } else { v.as_str() })
+        })
+        .collect();
+    shown.serialize(s)
+}
+
+/// A proxy URL without its password.
+fn redacted_url<S: Serializer>(u: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    let shown = u.as_deref().map(|raw| match url::Url::parse(raw) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("<redacted>"));
+            parsed.to_string()
+        }
+        _ => raw.to_string(),
+    });
+    shown.serialize(s)
 }
 
 /// `fail_if_header_matches` / `fail_if_header_not_matches` entry.
@@ -1042,6 +1077,19 @@ mod tests {
             c.modules["o"].unsupported(),
             vec!["http.oauth2 is not supported"]
         );
+    }
+
+    #[test]
+    fn secrets_are_redacted_when_shown() {
+        let c = parse(
+            "modules:\n  m:\n    prober: http\n    http:\n      headers:\n        Authorization: Bearer abc123\n        Accept: text/plain\n      proxy_url: http://u:hunter2@proxy:3128\n      basic_auth:\n        username: u\n        password: hunter3\n      bearer_token: hunter4\n",
+        )
+        .unwrap();
+        let shown = watchkeeper_core::config::to_yaml(&c);
+        for secret in ["abc123", "hunter2", "hunter3", "hunter4"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(shown.contains("text/plain"), "{shown}");
     }
 
     #[test]
