@@ -212,3 +212,38 @@ pub fn unix_now() -> f64 {
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_become_values_and_labels() {
+        assert_eq!(Cell::Text("42.5".into()).as_value(), Some(42.5));
+        assert_eq!(Cell::Text("t".into()).as_value(), Some(1.0));
+        assert_eq!(Cell::Text("Yes".into()).as_value(), Some(1.0));
+        assert_eq!(Cell::Text("OFF".into()).as_value(), Some(0.0));
+        assert_eq!(Cell::Text("mail".into()).as_value(), None);
+        assert_eq!(Cell::Null.as_value(), None);
+        assert_eq!(Cell::Number(3.0).as_label(), "3");
+        assert_eq!(Cell::Null.as_label(), "");
+    }
+
+    #[test]
+    fn every_sample_carries_the_target_label_first() {
+        let mut out = Out::new("db1");
+        out.gauge("x", "h", &[("datname", "app")], 1.0);
+        let set = out.into_set();
+        assert_eq!(
+            set.families()[0].samples[0].labels,
+            r#"target="db1",datname="app""#
+        );
+    }
+
+    #[test]
+    fn only_query_errors_keep_the_connection() {
+        assert!(!DbError::Query("permission denied".into()).poisons_connection());
+        assert!(DbError::Timeout.poisons_connection());
+        assert!(DbError::Broken("reset".into()).poisons_connection());
+    }
+}
