@@ -60,6 +60,11 @@ impl Config {
                     "modules.{name}.http.basic_auth: at most one of password and password_file may be set"
                 )));
             }
+            if h.body.is_some() && h.body_file.is_some() {
+                return Err(invalid(format!(
+                    "modules.{name}.http: at most one of body and body_file may be set"
+                )));
+            }
             if h.bearer_token.is_some() && h.bearer_token_file.is_some() {
                 return Err(invalid(format!(
                     "modules.{name}.http: at most one of bearer_token and bearer_token_file may be set"
@@ -263,7 +268,6 @@ impl Module {
                     "proxy_from_environment",
                 );
                 flag(h.proxy_connect_header.is_some(), "proxy_connect_header");
-                flag(h.body_file.is_some(), "body_file");
                 flag(
                     h.fail_if_body_json_matches_cel.is_some(),
                     "fail_if_body_json_matches_cel",
@@ -642,9 +646,9 @@ pub struct HttpProbe {
     /// Not supported yet.
     #[serde(default, skip_serializing)]
     pub proxy_connect_header: Option<IgnoredAny>,
-    /// Not supported yet (newer blackbox_exporter).
-    #[serde(default, skip_serializing)]
-    pub body_file: Option<IgnoredAny>,
+    /// Request body read from a file at each probe (newer blackbox_exporter).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_file: Option<PathBuf>,
     /// Not supported yet (newer blackbox_exporter).
     #[serde(default, skip_serializing)]
     pub fail_if_body_json_matches_cel: Option<IgnoredAny>,

@@ -200,11 +200,17 @@ async fn probe_inner(run: &mut ProbeRun<'_>, stats: &mut Stats) -> Result<(), Fa
         }
     }
     let host_override = headers.host.clone();
-    let mut hop = Hop {
-        url,
-        method,
-        body: cfg.body.clone().map(Bytes::from),
+    let body = match (&cfg.body, &cfg.body_file) {
+        (Some(b), _) => Some(Bytes::from(b.clone())),
+        (None, Some(path)) => Some(Bytes::from(std::fs::read(path).map_err(|e| {
+            Failure::new(
+                FailureReason::Local,
+                format!("reading body_file {}: {e}", path.display()),
+            )
+        })?)),
+        (None, None) => None,
     };
+    let mut hop = Hop { url, method, body };
 
     // The first lookup is the `resolve` phase and sets the probe_ip_* metrics.
     let first_host = host_of(&hop.url);

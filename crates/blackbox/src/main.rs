@@ -1,6 +1,6 @@
 //! `watchkeeper-blackbox`: the exporter binary (and the one-shot `probe` subcommand).
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -59,8 +59,20 @@ enum Command {
     },
 }
 
+/// Concurrent probes allowed when `--web.max-requests` is not given. Core's default (40) suits
+/// `/metrics`; a blackbox exporter serves one request per target and scrape interval, and
+/// blackbox_exporter has no cap at all, so 40 would turn a large fleet's probes into 503s.
+const DEFAULT_MAX_PROBES: usize = 1024;
+
 fn main() -> ExitCode {
-    let cli = Cli::parse_from(blackbox_compatible_args(std::env::args()));
+    let matches = Cli::command().get_matches_from(blackbox_compatible_args(std::env::args()));
+    let mut cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    if matches.value_source("max_requests") == Some(clap::parser::ValueSource::DefaultValue) {
+        cli.web.max_requests = DEFAULT_MAX_PROBES;
+    }
     let log = cli.log.clone();
     run_main(&log, run(cli))
 }
@@ -153,6 +165,20 @@ async fn run(cli: Cli) -> Result<(), ExitError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn max_requests_default_is_detectable() {
+        let m = Cli::command().get_matches_from(["x"]);
+        assert_eq!(
+            m.value_source("max_requests"),
+            Some(clap::parser::ValueSource::DefaultValue)
+        );
+        let m = Cli::command().get_matches_from(["x", "--web.max-requests=5"]);
+        assert_eq!(
+            m.value_source("max_requests"),
+            Some(clap::parser::ValueSource::CommandLine)
+        );
+    }
 
     #[test]
     fn float_timeout_offset_is_rewritten() {

@@ -535,3 +535,21 @@ modules:
     m.assert_ok();
     assert_eq!(m.val("probe_http_ssl", ""), 1.0);
 }
+
+#[tokio::test]
+async fn body_file_is_sent() {
+    let target = start_http().await;
+    let dir = tempfile::tempdir().unwrap();
+    let body = write(dir.path(), "body.json", "{\"ping\": 42}");
+    let yaml = format!(
+        "modules:\n  post_file:\n    prober: http\n    http:\n      preferred_ip_protocol: ip4\n      method: POST\n      body_file: {}\n      fail_if_body_not_matches_regexp: ['\"ping\": 42']\n  missing_file:\n    prober: http\n    http:\n      preferred_ip_protocol: ip4\n      body_file: /nonexistent/body\n",
+        body.display()
+    );
+    let ex = TestExporter::start(&yaml).await;
+    ex.probe_ok("post_file", &format!("http://{target}/echo"))
+        .await
+        .assert_ok();
+    ex.probe_ok("missing_file", &format!("http://{target}/echo"))
+        .await
+        .assert_failed("local");
+}

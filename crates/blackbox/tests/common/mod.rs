@@ -338,6 +338,15 @@ async fn route(req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
         .unwrap_or("")
         .to_string();
     let resp = |code: u16, body: Body| Response::builder().status(code).body(body).unwrap();
+    if path == "/echo" {
+        let body = req
+            .into_body()
+            .collect()
+            .await
+            .map(|c| c.to_bytes())
+            .unwrap_or_default();
+        return Ok(resp(200, full(body)));
+    }
     Ok(match path.as_str() {
         "/" => Response::builder()
             .header("Last-Modified", "Sun, 06 Nov 1994 08:49:37 GMT")
