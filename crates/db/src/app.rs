@@ -21,13 +21,16 @@ pub struct App {
 }
 
 /// Builds the engine-specific target for `r`, reusing `old` when its settings are unchanged
-/// (so a reload keeps open connections to targets it did not touch).
+/// (so a reload keeps open connections to targets it did not touch). Targets with TLS are
+/// always rebuilt: a reload is how rotated certificate files at the same paths are picked up.
 fn build_target(
     r: Resolved,
     old: &[Arc<dyn TargetHandle>],
 ) -> Result<Arc<dyn TargetHandle>, String> {
-    if let Some(same) = old.iter().find(|t| *t.resolved() == r) {
-        return Ok(Arc::clone(same));
+    if r.config.tls.is_none() {
+        if let Some(same) = old.iter().find(|t| *t.resolved() == r) {
+            return Ok(Arc::clone(same));
+        }
     }
     let tls = match &r.config.tls {
         Some(opts) => Some(

@@ -152,3 +152,53 @@ async fn reload_adds_targets_and_an_invalid_file_keeps_the_old_ones() {
     assert_eq!(m.must("redis_up", &[("target", "second")]), 1.0);
     assert_eq!(m.get("redis_up", &[("target", "broken")]), None);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reload_keeps_the_connection_of_an_unchanged_target() {
+    if !have_binary(REDIS_SERVER) {
+        return;
+    }
+    let server = ThrowawayRedis::start(None);
+    let one = format!(
+        "targets:\n  - name: kept\n    kind: redis\n    port: {}\n",
+        server.port
+    );
+    let exporter = Exporter::start(&one, &[]);
+    assert_eq!(
+        exporter
+            .scrape()
+            .await
+            .must("redis_up", &[("target", "kept")]),
+        1.0
+    );
+    let client = ::redis::Client::open(format!("redis://127.0.0.1:{}/", server.port)).unwrap();
+    let mut c = client.get_multiplexed_async_connection().await.unwrap();
+    let ids = |list: String| -> Vec<String> {
+        list.lines()
+            .filter(|l| !l.contains("cmd=client"))
+            .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+            .collect()
+    };
+    let before = ids(::redis::cmd("CLIENT")
+        .arg("LIST")
+        .query_async(&mut c)
+        .await
+        .unwrap());
+    assert_eq!(before.len(), 1, "{before:?}");
+
+    let two = format!(
+        "{one}  - name: added\n    kind: redis\n    port: {}\n",
+        blackhole()
+    );
+    std::fs::write(&exporter.config, two).unwrap();
+    assert_eq!(http(exporter.addr, "POST", "/-/reload", None).await.0, 200);
+    let (status, body) = exporter.get("/metrics", Some("2")).await;
+    assert_eq!(status, 200);
+    assert_eq!(Metrics(body).must("redis_up", &[("target", "kept")]), 1.0);
+    let after = ids(::redis::cmd("CLIENT")
+        .arg("LIST")
+        .query_async(&mut c)
+        .await
+        .unwrap());
+    assert_eq!(before, after, "the unchanged target reconnected on reload");
+}
