@@ -100,11 +100,8 @@ impl KindDescription for RedisError {
 fn classify(e: RedisError, connecting: bool) -> DbError {
     let text = e.kind_description();
     let auth = e.kind() == ErrorKind::AuthenticationFailed
-        || matches!(
-            e.code(),
-            Some("WRONGPASS") | Some("NOAUTH") | Some("NOPERM")
-        );
-    if auth && connecting {
+        || matches!(e.code(), Some("WRONGPASS") | Some("NOAUTH"));
+    if auth {
         DbError::Auth(text)
     } else if connecting {
         DbError::Connect(text)
@@ -112,7 +109,6 @@ fn classify(e: RedisError, connecting: bool) -> DbError {
         || e.is_connection_dropped()
         || e.is_timeout()
         || e.is_unrecoverable_error()
-        || auth
     {
         DbError::Broken(text)
     } else {

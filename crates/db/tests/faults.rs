@@ -92,14 +92,20 @@ async fn redis_wrong_password_is_down_and_never_shown() {
     std::fs::write(dir.path().join("right"), format!("{right}\n")).unwrap();
     std::fs::write(dir.path().join("wrong"), format!("{wrong}\n")).unwrap();
     let cfg = format!(
-        "targets:\n  - name: good\n    kind: redis\n    port: {p}\n    password_file: right\n  - name: bad\n    kind: redis\n    port: {p}\n    password_file: wrong\n",
+        "targets:\n  - name: good\n    kind: redis\n    port: {p}\n    password_file: right\n  - name: bad\n    kind: redis\n    port: {p}\n    password_file: wrong\n  - name: none\n    kind: redis\n    port: {p}\n",
         p = server.port
     );
     let exporter = Exporter::start_in(dir, &cfg, &[]);
     let m = timed_scrape(&exporter, 3.0).await;
     assert_eq!(m.must("redis_up", &[("target", "good")]), 1.0);
     assert_eq!(m.must("redis_up", &[("target", "bad")]), 0.0);
-    let seen = everything_visible(&exporter, &["good", "bad"]).await;
+    assert_eq!(m.must("redis_up", &[("target", "none")]), 0.0);
+    assert!(
+        exporter.log_shows("authentication failed"),
+        "{}",
+        exporter.logs()
+    );
+    let seen = everything_visible(&exporter, &["good", "bad", "none"]).await;
     assert!(
         exporter.log_shows("target_name=bad"),
         "no log line for the failing target:\n{}",
