@@ -77,6 +77,24 @@ impl Config {
                     "modules.{name}.http: authorization cannot be combined with bearer_token or bearer_token_file"
                 )));
             }
+            let schemes = [
+                h.basic_auth.is_some(),
+                h.authorization.is_some(),
+                h.bearer_token.is_some() || h.bearer_token_file.is_some(),
+                h.oauth2.is_some(),
+            ];
+            if schemes.iter().filter(|s| **s).count() > 1 {
+                return Err(invalid(format!(
+                    "modules.{name}.http: at most one of basic_auth, authorization, bearer_token/bearer_token_file and oauth2 may be set"
+                )));
+            }
+            if let Some(o) = &h.oauth2 {
+                if o.client_secret.is_some() && o.client_secret_file.is_some() {
+                    return Err(invalid(format!(
+                        "modules.{name}.http.oauth2: at most one of client_secret and client_secret_file may be set"
+                    )));
+                }
+            }
             if h.authorization.is_some() && h.basic_auth.is_some() {
                 return Err(invalid(format!(
                     "modules.{name}.http: at most one of basic_auth and authorization may be set"
@@ -261,7 +279,6 @@ impl Module {
                         out.push(format!("http.{what} is not supported"));
                     }
                 };
-                flag(h.oauth2.is_some(), "oauth2");
                 flag(h.no_proxy.is_some(), "no_proxy");
                 flag(
                     h.proxy_from_environment == Some(true),
@@ -634,9 +651,9 @@ pub struct HttpProbe {
     /// Request body.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
-    /// Not supported yet (OAuth 2.0 client credentials).
-    #[serde(default, skip_serializing)]
-    pub oauth2: Option<IgnoredAny>,
+    /// OAuth 2.0 client credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oauth2: Option<crate::oauth2::OAuth2>,
     /// Not supported yet.
     #[serde(default, skip_serializing)]
     pub no_proxy: Option<IgnoredAny>,
@@ -1070,7 +1087,7 @@ mod tests {
     #[test]
     fn unsupported_options_load_but_are_listed() {
         let c = parse(
-            "modules:\n  ws:\n    prober: websocket\n  o:\n    prober: http\n    http:\n      oauth2:\n        client_id: x\n",
+            "modules:\n  ws:\n    prober: websocket\n  o:\n    prober: http\n    http:\n      no_proxy: localhost\n",
         )
         .unwrap();
         assert_eq!(
@@ -1079,14 +1096,14 @@ mod tests {
         );
         assert_eq!(
             c.modules["o"].unsupported(),
-            vec!["http.oauth2 is not supported"]
+            vec!["http.no_proxy is not supported"]
         );
     }
 
     #[test]
     fn secrets_are_redacted_when_shown() {
         let c = parse(
-            "modules:\n  m:\n    prober: http\n    http:\n      headers:\n        Authorization: Bearer abc123\n        Accept: text/plain\n      proxy_url: http://u:hunter2@proxy:3128\n      basic_auth:\n        username: u\n        password: hunter3\n      bearer_token: hunter4\n",
+            "modules:\n  m:\n    prober: http\n    http:\n      headers:\n        Authorization: Bearer abc123\n        Accept: text/plain\n      proxy_url: http://u:hunter2@proxy:3128\n      basic_auth:\n        username: u\n        password: hunter3\n  n:\n    prober: http\n    http:\n      bearer_token: hunter4\n",
         )
         .unwrap();
         let shown = watchkeeper_core::config::to_yaml(&c);

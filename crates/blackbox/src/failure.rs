@@ -54,13 +54,15 @@ pub enum FailureReason {
     GrpcStatus,
     /// The resolved address is blocked by `--probe.deny-cidr` / `--probe.allow-cidr`.
     Denied,
+    /// The OAuth 2.0 token could not be obtained.
+    OAuth2,
     /// Reading a credential file failed, or another local error.
     Local,
 }
 
 impl FailureReason {
     /// Every reason, for documentation and tests.
-    pub const ALL: [FailureReason; 23] = [
+    pub const ALL: [FailureReason; 24] = [
         FailureReason::Dns,
         FailureReason::ConnectRefused,
         FailureReason::Connect,
@@ -83,6 +85,7 @@ impl FailureReason {
         FailureReason::IcmpPermission,
         FailureReason::GrpcStatus,
         FailureReason::Denied,
+        FailureReason::OAuth2,
         FailureReason::Local,
     ];
 
@@ -111,6 +114,7 @@ impl FailureReason {
             FailureReason::IcmpPermission => "icmp_permission",
             FailureReason::GrpcStatus => "grpc_status",
             FailureReason::Denied => "denied",
+            FailureReason::OAuth2 => "oauth2",
             FailureReason::Local => "local",
         }
     }
@@ -184,7 +188,11 @@ mod tests {
         let mut seen = std::collections::HashSet::new();
         for r in FailureReason::ALL {
             let s = r.as_str();
-            assert!(s.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{s}");
+            assert!(
+                s.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
+                "{s}"
+            );
             assert!(seen.insert(s), "duplicate {s}");
         }
     }

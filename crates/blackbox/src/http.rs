@@ -182,6 +182,13 @@ async fn probe_inner(run: &mut ProbeRun<'_>, stats: &mut Stats) -> Result<(), Fa
         None => Method::GET,
     };
     let mut headers = request_headers(run, cfg)?;
+    if let Some(o) = &cfg.oauth2 {
+        let token = crate::oauth2::authorization(o).await?;
+        let mut v = HeaderValue::from_str(token.expose())
+            .map_err(|_| Failure::new(FailureReason::OAuth2, "oauth2 token is not header-safe"))?;
+        v.set_sensitive(true);
+        headers.map.insert(header::AUTHORIZATION, v);
+    }
     // As Go's client: credentials in the URL become basic auth unless the module sets its own.
     if !url.username().is_empty() && !headers.map.contains_key(header::AUTHORIZATION) {
         let decode = |s: &str| {
@@ -452,7 +459,7 @@ fn authorization(cfg: &HttpProbe) -> Result<Option<Secret>, Failure> {
 }
 
 /// Standard base64 with padding (only ever applied to a short credential).
-fn base64(input: &[u8]) -> String {
+pub(crate) fn base64(input: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
     for chunk in input.chunks(3) {

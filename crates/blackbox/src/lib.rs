@@ -13,6 +13,7 @@ pub mod grpc;
 pub mod history;
 pub mod http;
 pub mod icmp;
+pub mod oauth2;
 pub mod prober;
 pub mod ssrf;
 pub mod tcp;
@@ -177,6 +178,7 @@ impl Reloadable for Blackbox {
         let config = Config::load(&self.path).map_err(|e| e.to_string())?;
         warn_unsupported(&config);
         tls::clear_cache();
+        oauth2::clear_cache();
         match self.config.write() {
             Ok(mut g) => *g = Arc::new(config),
             Err(poisoned) => *poisoned.into_inner() = Arc::new(config),

@@ -105,12 +105,10 @@ modules:
       fail_if_body_not_matches_regexp: ["host=vhost.example"]
   ws:
     prober: websocket
-  oauth:
+  no_proxy:
     prober: http
     http:
-      oauth2:
-        client_id: x
-        token_url: http://127.0.0.1:1/token
+      no_proxy: localhost
 "#;
 
 #[tokio::test]
@@ -384,8 +382,12 @@ async fn bad_requests_get_a_one_line_400_and_the_exporter_keeps_serving() {
         ),
         ("module=http_2xx", "Target parameter is missing"),
         (
-            "module=oauth&target=http%3A%2F%2F127.0.0.1%2F",
-            "http.oauth2 is not supported",
+            "module=no_proxy&target=http%3A%2F%2F127.0.0.1%2F",
+            "http.no_proxy is not supported",
+        ),
+        (
+            "module=ws&target=ws%3A%2F%2F127.0.0.1%2F",
+            "prober \"websocket\" is not supported",
         ),
     ];
     for (query, want) in cases {
@@ -552,4 +554,52 @@ async fn body_file_is_sent() {
     ex.probe_ok("missing_file", &format!("http://{target}/echo"))
         .await
         .assert_failed("local");
+}
+
+#[tokio::test]
+async fn oauth2_client_credentials_tokens_are_fetched_once_and_sent() {
+    let target = start_http().await;
+    let dir = tempfile::tempdir().unwrap();
+    let secret_file = write(dir.path(), "secret", "s3cret\n");
+    let yaml = format!(
+        r#"
+modules:
+  oauth:
+    prober: http
+    http:
+      preferred_ip_protocol: ip4
+      oauth2:
+        client_id: id
+        client_secret_file: {}
+        scopes: [probe, read]
+        token_url: http://{target}/token
+  oauth_wrong_secret:
+    prober: http
+    http:
+      preferred_ip_protocol: ip4
+      oauth2:
+        client_id: id
+        client_secret: nope
+        token_url: http://{target}/token
+"#,
+        secret_file.display()
+    );
+    let ex = TestExporter::start(&yaml).await;
+    let before = TOKEN_REQUESTS.load(std::sync::atomic::Ordering::SeqCst);
+    ex.probe_ok("oauth", &format!("http://{target}/auth"))
+        .await
+        .assert_ok();
+    ex.probe_ok("oauth", &format!("http://{target}/auth"))
+        .await
+        .assert_ok();
+    let after = TOKEN_REQUESTS.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(after - before, 1, "the token is cached until it expires");
+    ex.probe_ok("oauth_wrong_secret", &format!("http://{target}/auth"))
+        .await
+        .assert_failed("oauth2");
+    let (_, landing) = get(ex.addr, "/", &[]).await;
+    assert!(
+        !landing.contains("s3cret") && !landing.contains("nope"),
+        "{landing}"
+    );
 }

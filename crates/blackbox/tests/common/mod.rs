@@ -321,6 +321,9 @@ fn full(s: impl Into<Bytes>) -> Body {
     Full::new(s.into()).boxed()
 }
 
+/// Requests the `/token` route has answered (OAuth 2.0 tests).
+pub static TOKEN_REQUESTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 /// The routes of the test target.
 async fn route(req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
     let path = req.uri().path().to_string();
@@ -338,6 +341,31 @@ async fn route(req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
         .unwrap_or("")
         .to_string();
     let resp = |code: u16, body: Body| Response::builder().status(code).body(body).unwrap();
+    if path == "/token" {
+        TOKEN_REQUESTS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let body = req
+            .into_body()
+            .collect()
+            .await
+            .map(|c| c.to_bytes())
+            .unwrap_or_default();
+        let form = String::from_utf8_lossy(&body).into_owned();
+        // "id:s3cret" in base64.
+        if auth != "Basic aWQ6czNjcmV0" || !form.contains("grant_type=client_credentials") {
+            return Ok(resp(401, full("{\"error\":\"invalid_client\"}")));
+        }
+        let token = if form.contains("scope=probe+read") {
+            "tok-scoped"
+        } else {
+            "tok-plain"
+        };
+        return Ok(resp(
+            200,
+            full(format!(
+                "{{\"access_token\":\"{token}\",\"token_type\":\"bearer\",\"expires_in\":3600}}"
+            )),
+        ));
+    }
     if path == "/echo" {
         let body = req
             .into_body()
@@ -356,7 +384,10 @@ async fn route(req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
         "/host" => resp(200, full(format!("host={host}"))),
         "/auth" => {
             // "user:pass" in base64.
-            if auth == "Basic dXNlcjpwYXNz" || auth == "Bearer s3cret" {
+            if auth == "Basic dXNlcjpwYXNz"
+                || auth == "Bearer s3cret"
+                || auth == "Bearer tok-scoped"
+            {
                 resp(200, full("welcome"))
             } else {
                 resp(401, full("who are you"))
