@@ -60,6 +60,24 @@ impl Config {
                     "modules.{name}.http.basic_auth: at most one of password and password_file may be set"
                 )));
             }
+            if h.no_proxy.is_some() && h.proxy_url.is_none() {
+                return Err(invalid(format!(
+                    "modules.{name}.http.no_proxy: needs proxy_url"
+                )));
+            }
+            if h.proxy_from_environment && (h.proxy_url.is_some() || h.no_proxy.is_some()) {
+                return Err(invalid(format!(
+                    "modules.{name}.http.proxy_from_environment: cannot be combined with proxy_url or no_proxy"
+                )));
+            }
+            if !h.proxy_connect_header.is_empty()
+                && h.proxy_url.is_none()
+                && !h.proxy_from_environment
+            {
+                return Err(invalid(format!(
+                    "modules.{name}.http.proxy_connect_header: needs proxy_url or proxy_from_environment"
+                )));
+            }
             if h.body.is_some() && h.body_file.is_some() {
                 return Err(invalid(format!(
                     "modules.{name}.http: at most one of body and body_file may be set"
@@ -279,12 +297,6 @@ impl Module {
                         out.push(format!("http.{what} is not supported"));
                     }
                 };
-                flag(h.no_proxy.is_some(), "no_proxy");
-                flag(
-                    h.proxy_from_environment == Some(true),
-                    "proxy_from_environment",
-                );
-                flag(h.proxy_connect_header.is_some(), "proxy_connect_header");
                 flag(
                     h.fail_if_body_json_matches_cel.is_some(),
                     "fail_if_body_json_matches_cel",
@@ -654,15 +666,15 @@ pub struct HttpProbe {
     /// OAuth 2.0 client credentials.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oauth2: Option<crate::oauth2::OAuth2>,
-    /// Not supported yet.
-    #[serde(default, skip_serializing)]
-    pub no_proxy: Option<IgnoredAny>,
-    /// Not supported yet.
-    #[serde(default, skip_serializing)]
-    pub proxy_from_environment: Option<bool>,
-    /// Not supported yet.
-    #[serde(default, skip_serializing)]
-    pub proxy_connect_header: Option<IgnoredAny>,
+    /// Hosts, domains and CIDRs (comma-separated) not sent through `proxy_url`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_proxy: Option<String>,
+    /// Use `HTTP_PROXY`, `HTTPS_PROXY` and `NO_PROXY` from the environment.
+    #[serde(default)]
+    pub proxy_from_environment: bool,
+    /// Headers sent with the proxy's CONNECT request (values are secrets).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub proxy_connect_header: BTreeMap<String, Vec<Secret>>,
     /// Request body read from a file at each probe (newer blackbox_exporter).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body_file: Option<PathBuf>,
@@ -707,8 +719,8 @@ impl Default for HttpProbe {
             body: None,
             oauth2: None,
             no_proxy: None,
-            proxy_from_environment: None,
-            proxy_connect_header: None,
+            proxy_from_environment: false,
+            proxy_connect_header: BTreeMap::new(),
             body_file: None,
             fail_if_body_json_matches_cel: None,
             fail_if_body_json_not_matches_cel: None,
@@ -1087,7 +1099,7 @@ mod tests {
     #[test]
     fn unsupported_options_load_but_are_listed() {
         let c = parse(
-            "modules:\n  ws:\n    prober: websocket\n  o:\n    prober: http\n    http:\n      no_proxy: localhost\n",
+            "modules:\n  ws:\n    prober: websocket\n  o:\n    prober: http\n    http:\n      http_headers: {}\n",
         )
         .unwrap();
         assert_eq!(
@@ -1096,7 +1108,7 @@ mod tests {
         );
         assert_eq!(
             c.modules["o"].unsupported(),
-            vec!["http.no_proxy is not supported"]
+            vec!["http.http_headers is not supported"]
         );
     }
 

@@ -169,13 +169,6 @@ struct Hop {
 async fn probe_inner(run: &mut ProbeRun<'_>, stats: &mut Stats) -> Result<(), Failure> {
     let cfg: &HttpProbe = &run.module.http;
     let url = parse_target(run.target).map_err(|m| Failure::new(FailureReason::Local, m))?;
-    let proxy = match &cfg.proxy_url {
-        Some(p) => Some(
-            Url::parse(p)
-                .map_err(|e| Failure::new(FailureReason::Local, format!("proxy_url: {e}")))?,
-        ),
-        None => None,
-    };
     let method = match &cfg.method {
         Some(m) => Method::from_bytes(m.as_bytes())
             .map_err(|_| Failure::new(FailureReason::Local, format!("invalid method {m:?}")))?,
@@ -222,7 +215,8 @@ async fn probe_inner(run: &mut ProbeRun<'_>, stats: &mut Stats) -> Result<(), Fa
     // The first lookup is the `resolve` phase and sets the probe_ip_* metrics.
     let first_host = host_of(&hop.url);
     let mut ip: Option<IpAddr> = None;
-    if proxy.is_none() || !cfg.skip_resolve_phase_with_proxy {
+    let first_proxy = crate::proxy::proxy_for(cfg, &hop.url)?;
+    if first_proxy.is_none() || !cfg.skip_resolve_phase_with_proxy {
         let (addr, took) = run
             .resolve(
                 &first_host,
@@ -237,7 +231,8 @@ async fn probe_inner(run: &mut ProbeRun<'_>, stats: &mut Stats) -> Result<(), Fa
 
     loop {
         let host = host_of(&hop.url);
-        if host != resolved_host {
+        let proxy = crate::proxy::proxy_for(cfg, &hop.url)?;
+        if host != resolved_host && (proxy.is_none() || !cfg.skip_resolve_phase_with_proxy) {
             let started = Instant::now();
             let addr = lookup(&host, cfg).await?;
             stats.resolve += started.elapsed();
@@ -521,7 +516,7 @@ async fn send(
             run.check_guard(pip)?;
             let mut s = tcp_connect(pip, pport, None).await?;
             if is_https {
-                connect_tunnel(&mut s, &host, port).await?;
+                connect_tunnel(&mut s, &host, port, &cfg.proxy_connect_header).await?;
             }
             s
         }
@@ -672,13 +667,26 @@ async fn connect_tunnel(
     s: &mut tokio::net::TcpStream,
     host: &str,
     port: u16,
+    extra: &std::collections::BTreeMap<String, Vec<Secret>>,
 ) -> Result<(), Failure> {
     let target = if host.contains(':') {
         format!("[{host}]:{port}")
     } else {
         format!("{host}:{port}")
     };
-    let req = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n");
+    let mut req = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n");
+    for (name, values) in extra {
+        for v in values {
+            if name.contains(['\r', '\n']) || v.expose().contains(['\r', '\n']) {
+                return Err(Failure::new(
+                    FailureReason::Local,
+                    "proxy_connect_header contains a line break",
+                ));
+            }
+            req.push_str(&format!("{name}: {}\r\n", v.expose()));
+        }
+    }
+    req.push_str("\r\n");
     s.write_all(req.as_bytes())
         .await
         .map_err(|e| Failure::new(FailureReason::Connect, format!("proxy CONNECT: {e}")))?;

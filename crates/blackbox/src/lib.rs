@@ -15,6 +15,7 @@ pub mod http;
 pub mod icmp;
 pub mod oauth2;
 pub mod prober;
+pub mod proxy;
 pub mod ssrf;
 pub mod tcp;
 pub mod tls;

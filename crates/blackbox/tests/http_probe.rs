@@ -105,10 +105,10 @@ modules:
       fail_if_body_not_matches_regexp: ["host=vhost.example"]
   ws:
     prober: websocket
-  no_proxy:
+  secret_headers:
     prober: http
     http:
-      no_proxy: localhost
+      http_headers: {}
 "#;
 
 #[tokio::test]
@@ -382,8 +382,8 @@ async fn bad_requests_get_a_one_line_400_and_the_exporter_keeps_serving() {
         ),
         ("module=http_2xx", "Target parameter is missing"),
         (
-            "module=no_proxy&target=http%3A%2F%2F127.0.0.1%2F",
-            "http.no_proxy is not supported",
+            "module=secret_headers&target=http%3A%2F%2F127.0.0.1%2F",
+            "http.http_headers is not supported",
         ),
         (
             "module=ws&target=ws%3A%2F%2F127.0.0.1%2F",
@@ -519,10 +519,26 @@ modules:
     http:
       preferred_ip_protocol: ip4
       proxy_url: http://{proxy}
+      proxy_connect_header:
+        Proxy-Authorization: ["Bearer letmein"]
       tls_config:
-        ca_file: {}
+        ca_file: {ca}
+  via_connect_proxy_without_credentials:
+    prober: http
+    http:
+      preferred_ip_protocol: ip4
+      proxy_url: http://{proxy}
+      tls_config:
+        ca_file: {ca}
+  proxy_bypassed:
+    prober: http
+    http:
+      preferred_ip_protocol: ip4
+      proxy_url: http://127.0.0.1:{closed}
+      no_proxy: localhost,127.0.0.0/8
 "#,
-        pki.ca_file().display()
+        ca = pki.ca_file().display(),
+        closed = closed_port().await,
     );
     let ex = TestExporter::start(&yaml).await;
     // The name does not resolve: only the proxy (the target itself, which accepts
