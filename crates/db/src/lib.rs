@@ -13,6 +13,7 @@ pub mod mysql;
 pub mod postgres;
 pub mod redis;
 pub mod target;
+mod yaml_position;
 
 /// Who this exporter is (`watchkeeper_db_` self metrics, port 10154).
 pub const SPEC: watchkeeper_core::exporter::ExporterSpec =
