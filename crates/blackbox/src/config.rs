@@ -305,7 +305,6 @@ impl Module {
                     h.fail_if_body_json_not_matches_cel.is_some(),
                     "fail_if_body_json_not_matches_cel",
                 );
-                flag(h.http_headers.is_some(), "http_headers");
                 flag(h.compression == "br", "compression: br");
                 flag(
                     h.proxy_url
@@ -319,11 +318,6 @@ impl Module {
                     if qr.expect_bytes.is_some() {
                         out.push(format!(
                             "tcp.query_response[{i}].expect_bytes is not supported"
-                        ));
-                    }
-                    if qr.send_bytes.is_some() {
-                        out.push(format!(
-                            "tcp.query_response[{i}].send_bytes is not supported"
                         ));
                     }
                 }
@@ -684,9 +678,9 @@ pub struct HttpProbe {
     /// Not supported yet (newer blackbox_exporter).
     #[serde(default, skip_serializing)]
     pub fail_if_body_json_not_matches_cel: Option<IgnoredAny>,
-    /// Not supported yet (Prometheus common's secret headers).
-    #[serde(default, skip_serializing)]
-    pub http_headers: Option<IgnoredAny>,
+    /// Prometheus common's headers with secret and file values.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub http_headers: BTreeMap<String, HeaderSources>,
 }
 
 impl Default for HttpProbe {
@@ -724,7 +718,7 @@ impl Default for HttpProbe {
             body_file: None,
             fail_if_body_json_matches_cel: None,
             fail_if_body_json_not_matches_cel: None,
-            http_headers: None,
+            http_headers: BTreeMap::new(),
         }
     }
 }
@@ -764,6 +758,22 @@ fn redacted_url<S: Serializer>(u: &Option<String>, s: S) -> Result<S::Ok, S::Err
         _ => raw.to_string(),
     });
     shown.serialize(s)
+}
+
+/// One `http_headers` entry (Prometheus common): values, secret values and files whose
+/// contents are sent as values (read at each probe).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeaderSources {
+    /// Plain values.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<String>,
+    /// Secret values (shown redacted).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<Secret>,
+    /// Files holding values.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<PathBuf>,
 }
 
 /// `fail_if_header_matches` / `fail_if_header_not_matches` entry.
@@ -869,9 +879,6 @@ pub struct QueryResponse {
     /// Not supported yet (newer blackbox_exporter).
     #[serde(default, skip_serializing)]
     pub expect_bytes: Option<IgnoredAny>,
-    /// Not supported yet (newer blackbox_exporter).
-    #[serde(default, skip_serializing)]
-    pub send_bytes: Option<IgnoredAny>,
 }
 
 /// A `labels` entry of a `query_response` step.
@@ -1099,7 +1106,7 @@ mod tests {
     #[test]
     fn unsupported_options_load_but_are_listed() {
         let c = parse(
-            "modules:\n  ws:\n    prober: websocket\n  o:\n    prober: http\n    http:\n      http_headers: {}\n",
+            "modules:\n  ws:\n    prober: websocket\n  o:\n    prober: http\n    http:\n      fail_if_body_json_matches_cel: x\n",
         )
         .unwrap();
         assert_eq!(
@@ -1108,7 +1115,7 @@ mod tests {
         );
         assert_eq!(
             c.modules["o"].unsupported(),
-            vec!["http.http_headers is not supported"]
+            vec!["http.fail_if_body_json_matches_cel is not supported"]
         );
     }
 

@@ -404,6 +404,24 @@ fn request_headers(run: &ProbeRun<'_>, cfg: &HttpProbe) -> Result<RequestHeaders
             map.insert(header::ACCEPT_ENCODING, v);
         }
     }
+    for (k, src) in &cfg.http_headers {
+        let name = HeaderName::from_bytes(k.as_bytes())
+            .map_err(|_| bad(format!("invalid header name {k:?} in http_headers")))?;
+        let mut values: Vec<(String, bool)> =
+            src.values.iter().map(|v| (v.clone(), false)).collect();
+        values.extend(src.secrets.iter().map(|s| (s.expose().to_string(), true)));
+        for f in &src.files {
+            let v = Secret::from_file(f)
+                .map_err(|e| bad(format!("reading http_headers file {}: {e}", f.display())))?;
+            values.push((v.expose().to_string(), true));
+        }
+        for (v, sensitive) in values {
+            let mut value = HeaderValue::from_str(&v)
+                .map_err(|_| bad(format!("invalid value for header {k:?} in http_headers")))?;
+            value.set_sensitive(sensitive);
+            map.append(name.clone(), value);
+        }
+    }
     let auth = authorization(cfg)?;
     if let Some(a) = auth {
         let mut v = HeaderValue::from_str(a.expose())

@@ -105,10 +105,10 @@ modules:
       fail_if_body_not_matches_regexp: ["host=vhost.example"]
   ws:
     prober: websocket
-  secret_headers:
+  cel:
     prober: http
     http:
-      http_headers: {}
+      fail_if_body_json_matches_cel: "body.ok == false"
 "#;
 
 #[tokio::test]
@@ -382,8 +382,8 @@ async fn bad_requests_get_a_one_line_400_and_the_exporter_keeps_serving() {
         ),
         ("module=http_2xx", "Target parameter is missing"),
         (
-            "module=secret_headers&target=http%3A%2F%2F127.0.0.1%2F",
-            "http.http_headers is not supported",
+            "module=cel&target=http%3A%2F%2F127.0.0.1%2F",
+            "http.fail_if_body_json_matches_cel is not supported",
         ),
         (
             "module=ws&target=ws%3A%2F%2F127.0.0.1%2F",
@@ -618,4 +618,24 @@ modules:
         !landing.contains("s3cret") && !landing.contains("nope"),
         "{landing}"
     );
+}
+
+#[tokio::test]
+async fn http_headers_values_secrets_and_files() {
+    let target = start_http().await;
+    let dir = tempfile::tempdir().unwrap();
+    let token = write(dir.path(), "token", "Bearer s3cret\n");
+    let yaml = format!(
+        "modules:\n  from_file:\n    prober: http\n    http:\n      preferred_ip_protocol: ip4\n      http_headers:\n        Authorization:\n          files: [{}]\n  from_secret:\n    prober: http\n    http:\n      preferred_ip_protocol: ip4\n      http_headers:\n        Authorization:\n          secrets: [Bearer s3cret]\n",
+        token.display()
+    );
+    let ex = TestExporter::start(&yaml).await;
+    ex.probe_ok("from_file", &format!("http://{target}/auth"))
+        .await
+        .assert_ok();
+    ex.probe_ok("from_secret", &format!("http://{target}/auth"))
+        .await
+        .assert_ok();
+    let (_, landing) = get(ex.addr, "/", &[]).await;
+    assert!(!landing.contains("s3cret"), "{landing}");
 }
