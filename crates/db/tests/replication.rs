@@ -2,6 +2,7 @@
 
 mod common;
 use common::*;
+use mysql_async::prelude::Queryable;
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -119,4 +120,65 @@ async fn postgres_primary_and_streaming_replica() {
             1.0
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mariadb_replica_reports_its_threads_and_delay() {
+    if !have_binary(MARIADB_INSTALL_DB) || !have_binary(MARIADBD) {
+        return;
+    }
+    let primary = ThrowawayMaria::start_with(None, &["--log-bin=primary-bin", "--server-id=1"]);
+    let replica = ThrowawayMaria::start_with(None, &["--skip-log-bin", "--server-id=2"]);
+    let opts: mysql_async::Opts = mysql_async::OptsBuilder::default()
+        .ip_or_hostname("127.0.0.1")
+        .tcp_port(replica.port)
+        .user(Some("root"))
+        .prefer_socket(false)
+        .into();
+    let mut c = mysql_async::Conn::new(opts).await.unwrap();
+    c.query_drop(format!(
+        "CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT={}, MASTER_USER='root', MASTER_PASSWORD='', MASTER_USE_GTID=no",
+        primary.port
+    ))
+    .await
+    .unwrap();
+    c.query_drop("START SLAVE").await.unwrap();
+    let exporter = Exporter::start(
+        &format!(
+            "targets:\n  - name: primary\n    kind: mysql\n    port: {}\n  - name: replica\n    kind: mysql\n    port: {}\n",
+            primary.port, replica.port
+        ),
+        &[],
+    );
+    let labels = [("target", "replica"), ("master_host", "127.0.0.1")];
+    let m = eventually(Duration::from_secs(20), || async {
+        let m = exporter.scrape().await;
+        (m.get("mysql_slave_status_slave_io_running", &labels) == Some(1.0)
+            && m.get("mysql_slave_status_slave_sql_running", &labels) == Some(1.0))
+        .then_some(m)
+    })
+    .await
+    .expect("the replica threads never ran");
+    assert!(m.must("mysql_slave_status_seconds_behind_master", &labels) >= 0.0);
+    assert_eq!(
+        m.get(
+            "mysql_slave_status_slave_io_running",
+            &[("target", "primary")]
+        ),
+        None
+    );
+    assert_eq!(
+        m.must(
+            "mysql_scrape_collector_success",
+            &[("target", "replica"), ("collector", "slave_status")]
+        ),
+        1.0
+    );
+
+    // Stopping the SQL thread shows at once.
+    c.query_drop("STOP SLAVE SQL_THREAD").await.unwrap();
+    let m = exporter.scrape().await;
+    assert_eq!(m.must("mysql_slave_status_slave_sql_running", &labels), 0.0);
+    c.query_drop("STOP SLAVE").await.unwrap();
+    c.disconnect().await.unwrap();
 }

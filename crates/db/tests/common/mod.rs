@@ -610,9 +610,14 @@ pub const MARIADBD: &str = "/usr/sbin/mariadbd";
 impl ThrowawayMaria {
     /// Initializes and starts; with `tls = Some((cert, key, ca))` the server also accepts TLS.
     pub fn start(tls: Option<(&str, &str, &str)>) -> ThrowawayMaria {
+        Self::start_with(tls, &["--skip-log-bin"])
+    }
+
+    /// Like [`start`] with extra `mariadbd` arguments (`--log-bin`, `--server-id=2`, ...).
+    pub fn start_with(tls: Option<(&str, &str, &str)>, args: &[&str]) -> ThrowawayMaria {
         let dir = tempfile::tempdir().expect("tempdir");
         let as_mysql = rustix::process::geteuid().is_root();
-        let mut extra = Vec::new();
+        let mut extra: Vec<String> = args.iter().map(|a| a.to_string()).collect();
         if let Some((cert, key, ca)) = tls {
             for (name, pem, flag) in [
                 ("server.crt", cert, "--ssl-cert"),
@@ -665,7 +670,7 @@ impl ThrowawayMaria {
             .arg("--bind-address=127.0.0.1")
             .arg(format!("--socket={}", d.join("sock").display()))
             .arg(format!("--log-error={}", d.join("err.log").display()))
-            .args(["--skip-log-bin", "--innodb-buffer-pool-size=16M"])
+            .arg("--innodb-buffer-pool-size=16M")
             .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null());
