@@ -119,13 +119,34 @@ impl History {
                 if e.success { "<span style=\"color:green\">Success</span>" } else { "<strong style=\"color:red\">Failure</strong>" },
                 e.reason.unwrap_or(""),
                 e.duration,
-                e.at,
+                utc(e.at),
                 e.id
             ));
         }
         out.push_str("</table>\n");
         out
     }
+}
+
+/// `YYYY-MM-DD HH:MM:SS UTC` for Unix seconds (civil-from-days, proleptic Gregorian).
+pub fn utc(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// Removes `user:password@` from URL-shaped targets, so credentials never reach a page.
@@ -183,6 +204,13 @@ mod tests {
         assert_eq!(e[0].target, "t2");
         assert!(h.get(1).is_none());
         assert_eq!(h.get(3).map(|e| e.debug), Some("log 2".into()));
+    }
+
+    #[test]
+    fn utc_timestamps() {
+        assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(utc(784_111_777), "1994-11-06 08:49:37 UTC");
+        assert_eq!(utc(1_709_210_096), "2024-02-29 12:34:56 UTC");
     }
 
     #[test]
