@@ -226,3 +226,54 @@ fn unsupported_options_are_a_startup_warning_not_an_error() {
         "{stderr}"
     );
 }
+
+/// A port that was free a moment ago.
+async fn free_port() -> u16 {
+    closed_port().await
+}
+
+#[tokio::test]
+async fn blackbox_style_float_timeout_offset_shortens_the_budget() {
+    let silent = start_silent().await;
+    let (_dir, path) = config_dir(
+        "modules:\n  http_2xx:\n    prober: http\n    http:\n      preferred_ip_protocol: ip4\n",
+    );
+    let port = free_port().await;
+    let mut child = tokio::process::Command::new(BIN)
+        .arg("--config.file")
+        .arg(&path)
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg("--timeout-offset=1.5")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let started = std::time::Instant::now();
+    let (status, body) = get(
+        addr,
+        &format!(
+            "/probe?module=http_2xx&target={}",
+            enc(&format!("http://{silent}/"))
+        ),
+        &[("X-Prometheus-Scrape-Timeout-Seconds", "2.5")],
+    )
+    .await;
+    let took = started.elapsed();
+    assert_eq!(status, 200, "{body}");
+    Metrics(body).assert_failed("timeout");
+    // 2.5 s from the header minus the 1.5 s offset.
+    assert!(
+        took >= std::time::Duration::from_millis(950)
+            && took < std::time::Duration::from_millis(1300),
+        "took {took:?}"
+    );
+    let _ = child.kill().await;
+}
