@@ -133,11 +133,25 @@ impl Collector for AllTargets {
     fn collect(&self, ctx: ScrapeContext) -> BoxFuture<'_, Result<MetricSet, CollectError>> {
         Box::pin(async move {
             let targets = self.0.targets();
-            let runs = targets.iter().map(|t| t.scrape(ctx.deadline));
-            let sets = futures_util::future::join_all(runs).await;
+            let runs = targets.iter().map(|t| async move {
+                let started = std::time::Instant::now();
+                let set = t.scrape(ctx.deadline).await;
+                (t.name(), set, started.elapsed().as_secs_f64())
+            });
+            let results = futures_util::future::join_all(runs).await;
             let mut out = MetricSet::new();
-            for set in sets {
+            let mut durations = Vec::with_capacity(results.len());
+            for (name, set, secs) in results {
                 out.merge(set);
+                durations.push((name, secs));
+            }
+            let fam = out.family(
+                "watchkeeper_db_target_scrape_duration_seconds",
+                "How long scraping each target took in this scrape.",
+                watchkeeper_core::MetricType::Gauge,
+            );
+            for (name, secs) in durations {
+                fam.sample(&[("target", name)], secs);
             }
             Ok(out)
         })

@@ -244,6 +244,17 @@ async fn a_server_that_never_answers_costs_one_deadline_and_blanks_nothing_else(
         assert_eq!(m.must("pg_up", &[("target", "pg-hole")]), 0.0);
         assert_eq!(m.must("mysql_up", &[("target", "my-hole")]), 0.0);
         assert_eq!(m.must("redis_up", &[("target", "redis-hole")]), 0.0);
+        // Budget: 2s header - 0.5s offset; each target stops a little before it.
+        let hole = m.must(
+            "watchkeeper_db_target_scrape_duration_seconds",
+            &[("target", "pg-hole")],
+        );
+        assert!(hole > 0.5 && hole <= 1.5, "pg-hole took {hole}s");
+        let healthy = m.must(
+            "watchkeeper_db_target_scrape_duration_seconds",
+            &[("target", "healthy")],
+        );
+        assert!(healthy < hole, "the healthy target waited for the dead one");
     }
     // The probe endpoint obeys the same deadline.
     let started = Instant::now();
