@@ -350,7 +350,7 @@ async fn exchange_tcp(
     let started = Instant::now();
     let stream = crate::prober::tcp_connect(server.ip(), server.port(), source).await?;
     // The TLS handshake counts as part of `connect`, as in blackbox (Go dials "tcp-tls").
-    let mut stream: Box<dyn Io> = match tls {
+    let mut stream: Box<dyn crate::prober::Io> = match tls {
         Some((opts, host)) => Box::new(crate::tls::handshake(stream, opts, host, &[]).await?.0),
         None => Box::new(stream),
     };
@@ -371,9 +371,6 @@ async fn exchange_tcp(
     stats.request = started.elapsed();
     Ok(buf)
 }
-
-trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
-impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
 
 /// A record as Go's miekg/dns prints it (what blackbox users write their regexes against).
 pub fn record_text(r: &Record) -> String {

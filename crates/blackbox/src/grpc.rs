@@ -3,14 +3,14 @@
 
 use crate::config::{GrpcProbe, ProberName};
 use crate::failure::{Failure, FailureReason};
-use crate::prober::{split_host_port, tcp_connect, ProbeRun, Prober};
+use crate::prober::{split_host_port, tcp_connect, ConnGuard, Io, ProbeRun, Prober};
 use crate::tls::{self, TlsFacts};
 use bytes::Bytes;
 use http::{HeaderMap, Request};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncRead, AsyncWrite};
+
 use watchkeeper_core::metrics::MetricType;
 use watchkeeper_core::BoxFuture;
 
@@ -112,18 +112,6 @@ async fn probe(run: &mut ProbeRun<'_>) -> Result<(), Failure> {
         ),
     }
     result
-}
-
-trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
-
-/// Aborts the connection task when the probe ends.
-struct ConnGuard(tokio::task::JoinHandle<()>);
-
-impl Drop for ConnGuard {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 async fn probe_inner(run: &mut ProbeRun<'_>, stats: &mut Stats) -> Result<(), Failure> {

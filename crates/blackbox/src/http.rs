@@ -6,7 +6,7 @@
 
 use crate::config::HttpProbe;
 use crate::failure::{Failure, FailureReason};
-use crate::prober::{tcp_connect, ProbeRun, Prober};
+use crate::prober::{tcp_connect, ConnGuard, Io, ProbeRun, Prober};
 use crate::tls::{self, TlsFacts};
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Uri, Version};
@@ -15,7 +15,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use std::io::Read as _;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use url::Url;
 use watchkeeper_core::config::Secret;
 use watchkeeper_core::metrics::MetricType;
@@ -493,19 +493,6 @@ pub(crate) fn base64(input: &[u8]) -> String {
     out
 }
 
-/// Aborts the task driving a connection when the probe is done with it (or dropped on timeout),
-/// so a server that never answers cannot keep a task alive.
-struct ConnGuard(tokio::task::JoinHandle<()>);
-
-impl Drop for ConnGuard {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-trait Io: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Io for T {}
-
 #[allow(clippy::too_many_arguments)]
 async fn send(
     run: &mut ProbeRun<'_>,
@@ -546,7 +533,7 @@ async fn send(
         .as_deref()
         .map(|h| strip_port(h).to_string())
         .unwrap_or_else(|| host.clone());
-    let (io, h2): (Box<dyn IoBox>, bool) = if is_https {
+    let (io, h2): (Box<dyn Io>, bool) = if is_https {
         let alpn: &[&[u8]] = if cfg.enable_http2 {
             &[b"h2", b"http/1.1"]
         } else {
@@ -632,9 +619,6 @@ async fn send(
     stats.processing += sent.elapsed();
     Ok((resp, guard))
 }
-
-trait IoBox: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: Io> IoBox for T {}
 
 impl Stats {
     fn tls_facts_set(&mut self, f: TlsFacts) {

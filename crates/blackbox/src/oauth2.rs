@@ -5,7 +5,7 @@
 //! shortly before it expires, so a probe normally costs no extra round trip.
 
 use crate::failure::{Failure, FailureReason};
-use crate::prober::tcp_connect;
+use crate::prober::{tcp_connect, ConnGuard, Io};
 use bytes::Bytes;
 use http::{header, HeaderValue, Request};
 use http_body_util::{BodyExt, Full};
@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncRead, AsyncWrite};
+
 use url::Url;
 use watchkeeper_core::config::Secret;
 use watchkeeper_core::tls_client::TlsClientOptions;
@@ -116,9 +116,6 @@ struct TokenResponse {
     expires_in: Option<u64>,
 }
 
-trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
-
 async fn fetch(cfg: &OAuth2) -> Result<(Secret, Duration), Failure> {
     let url = Url::parse(&cfg.token_url).map_err(|e| fail(format!("oauth2.token_url: {e}")))?;
     let host = url
@@ -179,9 +176,9 @@ async fn fetch(cfg: &OAuth2) -> Result<(Secret, Duration), Failure> {
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
         .await
         .map_err(|e| fail(format!("oauth2 token request: {e}")))?;
-    let driver = tokio::spawn(async move {
+    let _driver = ConnGuard(tokio::spawn(async move {
         let _ = conn.await;
-    });
+    }));
     let path = match url.query() {
         Some(q) => format!("{}?{q}", url.path()),
         None => url.path().to_string(),
@@ -235,6 +232,5 @@ async fn fetch(cfg: &OAuth2) -> Result<(Secret, Duration), Failure> {
         ))
     }
     .await;
-    driver.abort();
     result
 }

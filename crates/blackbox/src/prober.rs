@@ -23,6 +23,21 @@ pub trait Prober: Send + Sync + 'static {
     fn probe<'a>(&'a self, run: &'a mut ProbeRun<'_>) -> BoxFuture<'a, Result<(), Failure>>;
 }
 
+/// A byte stream a probe talks over (TCP, or TLS on top of it), boxed so a prober can upgrade
+/// it mid-way (STARTTLS) or choose at run time.
+pub trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
+
+/// Aborts the task driving a hyper connection when the probe is done with it (or is dropped at
+/// its deadline), so a server that never answers cannot keep a task alive.
+pub struct ConnGuard(pub tokio::task::JoinHandle<()>);
+
+impl Drop for ConnGuard {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Every prober, one registration line each.
 static PROBERS: &[&dyn Prober] = &[
     &crate::http::HttpProber,

@@ -4,9 +4,9 @@
 
 use crate::config::{ProberName, TcpProbe};
 use crate::failure::{Failure, FailureReason};
-use crate::prober::{split_host_port, tcp_connect, ProbeRun, Prober};
+use crate::prober::{split_host_port, tcp_connect, Io, ProbeRun, Prober};
 use crate::tls::{self, TlsFacts};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use watchkeeper_core::metrics::{LabelSet, MetricType};
 use watchkeeper_core::BoxFuture;
 
@@ -29,9 +29,6 @@ impl Prober for TcpProber {
         Box::pin(probe(run))
     }
 }
-
-trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
 #[derive(Default)]
 struct Stats {
