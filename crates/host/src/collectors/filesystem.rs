@@ -142,30 +142,34 @@ fn statfs(path: &PathBuf) -> std::io::Result<FsStats> {
 type Job = (PathBuf, String);
 type JobResult = (String, std::io::Result<FsStats>);
 
-/// A thread that runs `statfs` calls one after another for one scrape at a time.
+/// A thread that runs the `statfs` calls of one scrape one after another. A scrape hands it all
+/// its mounts at once, so a scrape costs one wake-up of this thread, not one per mount.
 struct Worker {
-    jobs: Sender<Job>,
+    jobs: Sender<Vec<Job>>,
     results: Receiver<JobResult>,
 }
 
 impl Worker {
     fn spawn(stuck: Arc<Mutex<HashSet<String>>>) -> std::io::Result<Worker> {
-        let (job_tx, job_rx) = mpsc::channel::<Job>();
+        let (job_tx, job_rx) = mpsc::channel::<Vec<Job>>();
         let (res_tx, res_rx) = mpsc::channel::<JobResult>();
         std::thread::Builder::new()
             .name("statfs".into())
             .spawn(move || {
-                while let Ok((path, mount_point)) = job_rx.recv() {
-                    let result = statfs(&path);
-                    // If this call had been given up on, the mount is no longer stuck.
-                    if let Ok(mut s) = stuck.lock() {
-                        if s.remove(&mount_point) {
-                            tracing::info!(mountpoint = %mount_point, "stuck mount returned");
+                while let Ok(batch) = job_rx.recv() {
+                    for (path, mount_point) in batch {
+                        let result = statfs(&path);
+                        // If this call had been given up on, the mount is no longer stuck.
+                        if let Ok(mut s) = stuck.lock() {
+                            if s.remove(&mount_point) {
+                                tracing::info!(mountpoint = %mount_point, "stuck mount returned");
+                            }
                         }
-                    }
-                    if res_tx.send((mount_point, result)).is_err() {
-                        // The scrape abandoned this worker after a timeout.
-                        return;
+                        if res_tx.send((mount_point, result)).is_err() {
+                            // The scrape abandoned this worker after a timeout; the rest of
+                            // its batch went to another worker.
+                            return;
+                        }
                     }
                 }
             })?;
@@ -204,6 +208,7 @@ impl StatfsRunner {
         }
     }
 
+    #[cfg(test)]
     fn is_stuck(&self, mount_point: &str) -> bool {
         self.stuck
             .lock()
@@ -219,61 +224,78 @@ impl StatfsRunner {
             .map_err(|e| CollectError::Other(format!("starting a statfs thread: {e}")))
     }
 
-    /// `statfs` on every `(path, mount_point)` pair, in order.
+    /// `statfs` on every `(path, mount_point)` pair; outcomes in the same order.
     pub fn run(&self, targets: &[(PathBuf, String)]) -> Result<Vec<StatOutcome>, CollectError> {
-        let mut out = Vec::with_capacity(targets.len());
-        let mut worker: Option<Worker> = None;
-        for (path, mount_point) in targets {
-            if self.is_stuck(mount_point) {
-                tracing::debug!(mountpoint = %mount_point, "mount point is in an unresponsive state");
-                out.push(StatOutcome::Stuck);
-                continue;
+        let mut out: Vec<Option<StatOutcome>> = targets.iter().map(|_| None).collect();
+        let mut pending = Vec::with_capacity(targets.len());
+        if let Ok(stuck) = self.stuck.lock() {
+            for (i, (_, mount_point)) in targets.iter().enumerate() {
+                if stuck.contains(mount_point) {
+                    tracing::debug!(mountpoint = %mount_point, "mount point is in an unresponsive state");
+                    out[i] = Some(StatOutcome::Stuck);
+                } else {
+                    pending.push(i);
+                }
             }
-            let w = match worker.take() {
-                Some(w) => w,
-                None => self.take_worker()?,
-            };
-            if w.jobs.send((path.clone(), mount_point.clone())).is_err() {
-                // The worker died (it cannot, short of a panic); use a fresh one next time.
-                out.push(StatOutcome::Failed(std::io::Error::other(
+        }
+        let mut next = 0;
+        while next < pending.len() {
+            let worker = self.take_worker()?;
+            let batch: Vec<Job> = pending[next..]
+                .iter()
+                .map(|&i| targets[i].clone())
+                .collect();
+            if worker.jobs.send(batch).is_err() {
+                // The thread is gone (it only ends after being abandoned); count this mount
+                // as failed so the loop always advances.
+                out[pending[next]] = Some(StatOutcome::Failed(std::io::Error::other(
                     "statfs worker exited",
                 )));
+                next += 1;
                 continue;
             }
-            match w.results.recv_timeout(self.timeout) {
-                Ok((_, Ok(stats))) => {
-                    out.push(StatOutcome::Ok(stats));
-                    worker = Some(w);
-                }
-                Ok((_, Err(e))) => {
-                    out.push(StatOutcome::Failed(e));
-                    worker = Some(w);
-                }
-                Err(RecvTimeoutError::Timeout) => {
-                    tracing::error!(
-                        mountpoint = %mount_point,
-                        timeout = ?self.timeout,
-                        "statfs did not return in time; skipping this mount until it does"
-                    );
-                    if let Ok(mut s) = self.stuck.lock() {
-                        s.insert(mount_point.clone());
+            let mut healthy = true;
+            while healthy && next < pending.len() {
+                let i = pending[next];
+                next += 1;
+                match worker.results.recv_timeout(self.timeout) {
+                    Ok((_, Ok(stats))) => out[i] = Some(StatOutcome::Ok(stats)),
+                    Ok((_, Err(e))) => out[i] = Some(StatOutcome::Failed(e)),
+                    Err(RecvTimeoutError::Timeout) => {
+                        let mount_point = &targets[i].1;
+                        tracing::error!(
+                            mountpoint = %mount_point,
+                            timeout = ?self.timeout,
+                            "statfs did not return in time; skipping this mount until it does"
+                        );
+                        if let Ok(mut s) = self.stuck.lock() {
+                            s.insert(mount_point.clone());
+                        }
+                        out[i] = Some(StatOutcome::Stuck);
+                        // Dropping the worker abandons the blocked thread; it exits once statfs
+                        // returns. The remaining mounts go to a fresh worker.
+                        healthy = false;
                     }
-                    // Dropping `w` abandons the blocked thread; it exits once statfs returns.
-                    out.push(StatOutcome::Stuck);
+                    Err(RecvTimeoutError::Disconnected) => {
+                        out[i] = Some(StatOutcome::Failed(std::io::Error::other(
+                            "statfs worker exited",
+                        )));
+                        healthy = false;
+                    }
                 }
-                Err(RecvTimeoutError::Disconnected) => {
-                    out.push(StatOutcome::Failed(std::io::Error::other(
-                        "statfs worker exited",
-                    )));
+            }
+            if healthy {
+                if let Ok(mut idle) = self.idle.lock() {
+                    idle.push(worker);
                 }
             }
         }
-        if let Some(w) = worker {
-            if let Ok(mut idle) = self.idle.lock() {
-                idle.push(w);
-            }
-        }
-        Ok(out)
+        Ok(out
+            .into_iter()
+            .map(|o| {
+                o.unwrap_or_else(|| StatOutcome::Failed(std::io::Error::other("statfs not run")))
+            })
+            .collect())
     }
 }
 

@@ -17,6 +17,7 @@ pub mod pressure;
 pub(crate) mod procfile;
 pub mod sockstat;
 pub mod stat;
+pub(crate) mod sysfs_dir;
 pub mod textfile;
 pub(crate) mod textformat;
 pub mod time;

@@ -5,6 +5,7 @@
 //! or down interface answers EINVAL) is left out silently; `node_network_info` is always
 //! emitted, with an empty string for a missing text attribute.
 
+use super::sysfs_dir::SysfsDir;
 use super::CollectorDef;
 use crate::options::{HostOptions, HostPaths, NetclassOptions};
 use std::path::Path;
@@ -19,7 +20,7 @@ pub const DEF: CollectorDef = CollectorDef {
     build: |opts| Ok(Arc::new(Blocking(Arc::new(NetclassCollector::new(opts))))),
 };
 
-/// Numeric attributes: (sysfs file, family name, help, type). `speed` is handled separately.
+/// Numeric attributes: (sysfs file, family name, type). `speed` is handled separately.
 const NUMERIC: &[(&str, &str, MetricType)] = &[
     (
         "addr_assign_type",
@@ -92,14 +93,6 @@ pub struct Interface {
     pub speed: Option<i64>,
 }
 
-/// Reads one sysfs attribute, without its trailing newline; `None` on any error.
-fn read_attr(dir: &Path, name: &str) -> Option<String> {
-    let mut s = std::fs::read_to_string(dir.join(name)).ok()?;
-    let trimmed = s.trim_end_matches('\n').len();
-    s.truncate(trimmed);
-    Some(s)
-}
-
 /// Parses an integer attribute the way procfs does (`0x` prefix for hex, e.g. `flags`).
 fn parse_int(s: &str) -> Option<i64> {
     let s = s.trim();
@@ -109,22 +102,29 @@ fn parse_int(s: &str) -> Option<i64> {
     }
 }
 
-/// Reads the attributes of the interface directory `dir`.
+/// Reads the attributes of the interface directory `dir`; an unopenable directory (the
+/// interface vanished mid-scrape) yields an interface with nothing but its name.
 pub fn read_interface(dir: &Path, name: &str) -> Interface {
-    let text = |f: &str| read_attr(dir, f).unwrap_or_default();
-    Interface {
+    let mut iface = Interface {
         name: name.to_string(),
-        address: text("address"),
-        broadcast: text("broadcast"),
-        duplex: text("duplex"),
-        operstate: text("operstate"),
-        ifalias: text("ifalias"),
-        numeric: NUMERIC
-            .iter()
-            .map(|(file, _, _)| read_attr(dir, file).and_then(|v| parse_int(&v)))
-            .collect(),
-        speed: read_attr(dir, "speed").and_then(|v| parse_int(&v)),
+        numeric: vec![None; NUMERIC.len()],
+        ..Interface::default()
+    };
+    let Ok(d) = SysfsDir::open(dir) else {
+        return iface;
+    };
+    let mut buf = [0u8; 4096];
+    let mut text = |f: &str| d.read(f, &mut buf).map(str::to_string).unwrap_or_default();
+    iface.address = text("address");
+    iface.broadcast = text("broadcast");
+    iface.duplex = text("duplex");
+    iface.operstate = text("operstate");
+    iface.ifalias = text("ifalias");
+    for (slot, (file, _, _)) in iface.numeric.iter_mut().zip(NUMERIC) {
+        *slot = d.read(file, &mut buf).and_then(parse_int);
     }
+    iface.speed = d.read("speed", &mut buf).and_then(parse_int);
+    iface
 }
 
 /// The netclass collector.

@@ -5,6 +5,7 @@
 //! `/proc/net/dev` does not, so `node_network_receive_nohandler_total` is read from
 //! `<sysfs>/class/net/<dev>/statistics/rx_nohandler` where the kernel provides it.
 
+use super::sysfs_dir::SysfsDir;
 use super::CollectorDef;
 use crate::options::{HostOptions, HostPaths, NetdevOptions};
 use std::sync::Arc;
@@ -163,9 +164,11 @@ impl NetdevCollector {
     }
 }
 
-/// Reads a sysfs counter; `None` when absent or unreadable.
-fn read_counter(path: &std::path::Path) -> Option<u64> {
-    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+/// `rx_nohandler` of one interface; `None` when absent or unreadable.
+fn read_nohandler(class_net: &std::path::Path, device: &str) -> Option<u64> {
+    let dir = SysfsDir::open(&class_net.join(device).join("statistics")).ok()?;
+    let mut buf = [0u8; 64];
+    dir.read("rx_nohandler", &mut buf)?.trim().parse().ok()
 }
 
 impl BlockingCollector for NetdevCollector {
@@ -185,7 +188,7 @@ impl BlockingCollector for NetdevCollector {
         let class_net = self.paths.sys("class/net");
         let nohandler: Vec<Option<u64>> = devices
             .iter()
-            .map(|d| read_counter(&class_net.join(&d.name).join("statistics/rx_nohandler")))
+            .map(|d| read_nohandler(&class_net, &d.name))
             .collect();
         write_samples(out, &devices, &nohandler);
         Ok(())
