@@ -866,59 +866,10 @@ fn check(
             format!("Invalid HTTP response status code status_code={code} wanted={wanted}"),
         ));
     }
-    for m in &cfg.fail_if_header_matches {
-        let values: Vec<&str> = body
-            .headers
-            .get_all(m.header.as_str())
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .collect();
-        if values.is_empty() {
-            if m.allow_missing {
-                continue;
-            }
-            return Err(Failure::new(
-                FailureReason::HeaderRegex,
-                format!("Missing required header header={}", m.header),
-            ));
-        }
-        if values.iter().any(|v| m.regexp.0.is_match(v)) {
-            return Err(Failure::new(
-                FailureReason::HeaderRegex,
-                format!(
-                    "Header matched regular expression header={} regexp={}",
-                    m.header,
-                    m.regexp.0.as_str()
-                ),
-            ));
-        }
-    }
-    for m in &cfg.fail_if_header_not_matches {
-        let values: Vec<&str> = body
-            .headers
-            .get_all(m.header.as_str())
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .collect();
-        if values.is_empty() {
-            if m.allow_missing {
-                continue;
-            }
-            return Err(Failure::new(
-                FailureReason::HeaderRegex,
-                format!("Missing required header header={}", m.header),
-            ));
-        }
-        if !values.iter().any(|v| m.regexp.0.is_match(v)) {
-            return Err(Failure::new(
-                FailureReason::HeaderRegex,
-                format!(
-                    "Header did not match regular expression header={} regexp={}",
-                    m.header,
-                    m.regexp.0.as_str()
-                ),
-            ));
-        }
+    // blackbox flags header-regex failures in probe_failed_due_to_regex too.
+    if let Err(f) = check_headers(cfg, &body.headers) {
+        stats.failed_due_to_regex = true;
+        return Err(f);
     }
     if !cfg.fail_if_body_matches_regexp.is_empty()
         || !cfg.fail_if_body_not_matches_regexp.is_empty()
@@ -972,6 +923,63 @@ fn check(
         ));
     }
     run.info("HTTP checks passed");
+    Ok(())
+}
+
+/// `fail_if_header_matches` and `fail_if_header_not_matches`.
+fn check_headers(cfg: &HttpProbe, headers: &HeaderMap) -> Result<(), Failure> {
+    for m in &cfg.fail_if_header_matches {
+        let values: Vec<&str> = headers
+            .get_all(m.header.as_str())
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        if values.is_empty() {
+            if m.allow_missing {
+                continue;
+            }
+            return Err(Failure::new(
+                FailureReason::HeaderRegex,
+                format!("Missing required header header={}", m.header),
+            ));
+        }
+        if values.iter().any(|v| m.regexp.0.is_match(v)) {
+            return Err(Failure::new(
+                FailureReason::HeaderRegex,
+                format!(
+                    "Header matched regular expression header={} regexp={}",
+                    m.header,
+                    m.regexp.0.as_str()
+                ),
+            ));
+        }
+    }
+    for m in &cfg.fail_if_header_not_matches {
+        let values: Vec<&str> = headers
+            .get_all(m.header.as_str())
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        if values.is_empty() {
+            if m.allow_missing {
+                continue;
+            }
+            return Err(Failure::new(
+                FailureReason::HeaderRegex,
+                format!("Missing required header header={}", m.header),
+            ));
+        }
+        if !values.iter().any(|v| m.regexp.0.is_match(v)) {
+            return Err(Failure::new(
+                FailureReason::HeaderRegex,
+                format!(
+                    "Header did not match regular expression header={} regexp={}",
+                    m.header,
+                    m.regexp.0.as_str()
+                ),
+            ));
+        }
+    }
     Ok(())
 }
 

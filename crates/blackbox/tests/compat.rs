@@ -157,6 +157,8 @@ async fn same_config_same_targets_same_metrics() {
     let http = start_http().await;
     let https = start_https(&cert).await;
     let https_expired = start_https(&expired).await;
+    // A certificate for another name, reached as "localhost".
+    let https_wrong_host = start_https(&pki.leaf(&["other.example"], false)).await;
     let dns = start_dns().await;
     let grpc = start_grpc(None).await;
     let banner = banner_server().await;
@@ -254,6 +256,42 @@ modules:
     timeout: 3s
     grpc:
       preferred_ip_protocol: ip4
+  grpc_unknown_service:
+    prober: grpc
+    timeout: 3s
+    grpc:
+      preferred_ip_protocol: ip4
+      service: nope
+  ssh_wrong_banner:
+    prober: tcp
+    timeout: 3s
+    tcp:
+      preferred_ip_protocol: ip4
+      query_response:
+        - expect: "^220 "
+  http_limited:
+    prober: http
+    timeout: 3s
+    http:
+      preferred_ip_protocol: ip4
+      body_size_limit: 1KB
+  http_header_check:
+    prober: http
+    timeout: 3s
+    http:
+      preferred_ip_protocol: ip4
+      fail_if_header_not_matches:
+        - header: X-Served-By
+          regexp: "^test-"
+  dns_records_fail:
+    prober: dns
+    timeout: 3s
+    dns:
+      preferred_ip_protocol: ip4
+      query_name: example.test
+      query_type: A
+      validate_answer_rrs:
+        fail_if_matches_regexp: ["127\\.0\\.0\\.1"]
   icmp:
     prober: icmp
     timeout: 3s
@@ -281,6 +319,17 @@ modules:
         ("dns_nxdomain", dns.to_string()),
         ("grpc_plain", grpc.to_string()),
         ("icmp", "127.0.0.1".to_string()),
+        (
+            "https_ca",
+            format!("https://localhost:{}/", https_wrong_host.port()),
+        ),
+        ("grpc_unknown_service", grpc.to_string()),
+        ("ssh_wrong_banner", banner.to_string()),
+        ("http_limited", format!("http://{http}/big")),
+        ("http_limited", format!("http://{http}/")),
+        ("http_header_check", format!("http://{http}/")),
+        ("http_header_check", format!("http://{http}/method")),
+        ("dns_records_fail", dns.to_string()),
     ];
 
     let ours = TestExporter::start(&yaml).await;

@@ -274,9 +274,12 @@ async fn body_regexes() {
 async fn header_regexes() {
     let target = start_http().await;
     let ex = TestExporter::start(MODULES).await;
-    ex.probe_ok("header_check", &format!("http://{target}/"))
-        .await
-        .assert_failed("header_regex");
+    let m = ex
+        .probe_ok("header_check", &format!("http://{target}/"))
+        .await;
+    m.assert_failed("header_regex");
+    // As blackbox_exporter: header regex failures also set probe_failed_due_to_regex.
+    assert_eq!(m.val("probe_failed_due_to_regex", ""), 1.0);
     ex.probe_ok("header_check", &format!("http://{target}/method"))
         .await
         .assert_failed("header_regex");
