@@ -54,6 +54,7 @@ pub const ALL: &[CollectorDef] = &[
     uname::DEF,
     os::DEF,
     time::DEF,
+    timex::DEF,
     textfile::DEF,
     filesystem::DEF,
     diskstats::DEF,

@@ -1,13 +1,65 @@
 //! `timex`: the kernel's clock discipline state as `node_timex_*`, with node_exporter 1.5's
 //! names, types, help and unit conversions.
 //!
-//! Not registered in [`super::ALL`] yet: the values come only from `adjtimex(2)`, which rustix
-//! (1.1) does not wrap and which cannot be called without `unsafe` (forbidden in this
-//! workspace), and no file in procfs or sysfs exposes them. Everything but that one call is
-//! here: once a safe `fn() -> Result<KernelTimex, CollectError>` exists, registration is
-//! `TimexCollector::new(that_fn)` wrapped like every other collector, plus a `DEF` line.
+//! The values come only from `adjtimex(2)`: no procfs or sysfs file exposes them, and rustix
+//! (1.1) does not wrap the call. It is therefore the one `unsafe` block of the host crate
+//! ([`read_kernel_timex`]), a read-only call (`modes = 0`) on a zeroed struct the kernel fills.
+//! The node-mixin clock alerts (NodeClockNotSynchronising, NodeClockSkewDetected) need it.
 
+use super::CollectorDef;
+use std::sync::Arc;
+use watchkeeper_core::collector::Blocking;
 use watchkeeper_core::{BlockingCollector, CollectError, MetricSet, MetricType};
+
+/// Registration of the `timex` collector.
+pub const DEF: CollectorDef = CollectorDef {
+    name: "timex",
+    default_enabled: true,
+    build: |_| {
+        Ok(Arc::new(Blocking(Arc::new(TimexCollector::new(
+            read_kernel_timex,
+        )))))
+    },
+};
+
+/// Reads the kernel clock state with `adjtimex(2)` and `modes = 0`, which changes nothing.
+// `c_long` is i64 here but i32 on 32-bit targets, so the conversions are not useless there.
+#[allow(unsafe_code, clippy::useless_conversion)]
+pub fn read_kernel_timex() -> Result<KernelTimex, CollectError> {
+    // SAFETY: `libc::timex` is a plain C struct for which all-zero bytes are a valid value;
+    // `adjtimex` only reads `modes` (0: query) and writes the struct it is given, which lives
+    // on this stack frame for the whole call.
+    let (state, t) = unsafe {
+        let mut t: libc::timex = std::mem::zeroed();
+        let state = libc::adjtimex(&mut t);
+        (state, t)
+    };
+    if state < 0 {
+        return Err(CollectError::Other(format!(
+            "adjtimex: {}",
+            std::io::Error::last_os_error()
+        )));
+    }
+    Ok(KernelTimex {
+        state,
+        offset: i64::from(t.offset),
+        freq: i64::from(t.freq),
+        maxerror: i64::from(t.maxerror),
+        esterror: i64::from(t.esterror),
+        status: i64::from(t.status),
+        constant: i64::from(t.constant),
+        tick: i64::from(t.tick),
+        ppsfreq: i64::from(t.ppsfreq),
+        jitter: i64::from(t.jitter),
+        shift: i64::from(t.shift),
+        stabil: i64::from(t.stabil),
+        jitcnt: i64::from(t.jitcnt),
+        calcnt: i64::from(t.calcnt),
+        errcnt: i64::from(t.errcnt),
+        stbcnt: i64::from(t.stbcnt),
+        tai: i64::from(t.tai),
+    })
+}
 
 /// The raw `struct timex` fields node_exporter reads, plus the call's return value (the clock
 /// state, `TIME_OK` .. `TIME_ERROR`).
@@ -266,6 +318,14 @@ mod tests {
         let kind = |n: &str| out.families().iter().find(|f| f.name == n).unwrap().kind;
         assert_eq!(kind("node_timex_pps_error_total"), MetricType::Counter);
         assert_eq!(kind("node_timex_offset_seconds"), MetricType::Gauge);
+    }
+
+    #[test]
+    fn the_kernel_reading_is_plausible() {
+        let t = read_kernel_timex().expect("adjtimex with modes 0 is allowed unprivileged");
+        assert!((0..=5).contains(&t.state), "state {}", t.state);
+        // USER_HZ-derived tick: 10000 µs at HZ=100, between 900 and 11000 on any kernel.
+        assert!((900..=11_000).contains(&t.tick), "tick {}", t.tick);
     }
 
     #[test]
