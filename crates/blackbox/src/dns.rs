@@ -246,6 +246,19 @@ async fn probe_inner(run: &mut ProbeRun<'_>, stats: &mut Stats) -> Result<(), Fa
         response.name_servers().len(),
         response.additionals().len()
     ));
+    // As blackbox: probe_dns_serial exists for SOA queries only (0 without an SOA answer).
+    if qtype == RecordType::SOA {
+        stats.serial = Some(
+            response
+                .answers()
+                .iter()
+                .find_map(|r| match r.data() {
+                    RData::SOA(soa) => Some(soa.serial()),
+                    _ => None,
+                })
+                .unwrap_or(0),
+        );
+    }
     let valid: Vec<u16> = if cfg.valid_rcodes.is_empty() {
         vec![0]
     } else {
@@ -264,10 +277,6 @@ async fn probe_inner(run: &mut ProbeRun<'_>, stats: &mut Stats) -> Result<(), Fa
             ),
         ));
     }
-    stats.serial = response.answers().iter().find_map(|r| match r.data() {
-        RData::SOA(soa) => Some(soa.serial()),
-        _ => None,
-    });
     for (section, records, v) in [
         ("answer", response.answers(), &cfg.validate_answer_rrs),
         (

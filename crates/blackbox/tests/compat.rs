@@ -22,6 +22,11 @@ const REFERENCE: &str = "/usr/bin/prometheus-blackbox-exporter";
 /// Metrics only we emit (documented extensions).
 const OUR_EXTRAS: &[&str] = &["probe_failure_info", "probe_tls_cipher_info"];
 
+/// Differences we know and document (docs/blackbox.md): (module, metric). Reading an IPv6
+/// reply's hop limit needs ancillary data (`IPV6_HOPLIMIT`), which needs unsafe code or a libc
+/// wrapper this workspace does not use.
+const KNOWN_GAPS: &[(&str, &str)] = &[("icmp6", "probe_icmp_reply_hop_limit")];
+
 /// Values that must be equal when both report them.
 const COMPARED_VALUES: &[&str] = &[
     "probe_success",
@@ -163,6 +168,7 @@ async fn same_config_same_targets_same_metrics() {
     let grpc = start_grpc(None).await;
     let banner = banner_server().await;
     let closed = closed_port().await;
+    let silent = start_silent().await;
     let ca = pki.ca_file();
     let ca = ca.display();
 
@@ -269,6 +275,41 @@ modules:
       preferred_ip_protocol: ip4
       query_response:
         - expect: "^220 "
+  http_short:
+    prober: http
+    timeout: 1s
+    http:
+      preferred_ip_protocol: ip4
+  tcp_short:
+    prober: tcp
+    timeout: 1s
+    tcp:
+      preferred_ip_protocol: ip4
+      query_response:
+        - expect: "^hello"
+  http_gzip:
+    prober: http
+    timeout: 3s
+    http:
+      preferred_ip_protocol: ip4
+      compression: gzip
+      headers:
+        Accept-Encoding: gzip
+  http_must_be_tls:
+    prober: http
+    timeout: 3s
+    http:
+      preferred_ip_protocol: ip4
+      fail_if_not_ssl: true
+  dns_any:
+    prober: dns
+    timeout: 3s
+    dns:
+      preferred_ip_protocol: ip4
+      query_name: example.test
+  icmp6:
+    prober: icmp
+    timeout: 3s
   http_limited:
     prober: http
     timeout: 3s
@@ -330,6 +371,13 @@ modules:
         ("http_header_check", format!("http://{http}/")),
         ("http_header_check", format!("http://{http}/method")),
         ("dns_records_fail", dns.to_string()),
+        ("http_short", format!("http://{silent}/")),
+        ("tcp_short", silent.to_string()),
+        ("http_gzip", format!("http://{http}/gzip")),
+        ("http_must_be_tls", format!("http://{http}/")),
+        ("dns_any", dns.to_string()),
+        ("icmp6", "::1".to_string()),
+        ("http_2xx", format!("http://{http}/loop")),
     ];
 
     let ours = TestExporter::start(&yaml).await;
@@ -351,6 +399,9 @@ modules:
         let (theirs, mine) = (shape(&theirs), shape(&mine));
         for (name, (labels, value, count)) in &theirs {
             let Some((my_labels, my_value, my_count)) = mine.get(name) else {
+                if KNOWN_GAPS.contains(&(*module, name.as_str())) {
+                    continue;
+                }
                 problems.push(format!("{case}: missing {name}"));
                 continue;
             };

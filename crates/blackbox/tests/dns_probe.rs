@@ -114,6 +114,8 @@ async fn tcp_transport_and_soa_serial_and_any() {
     let m = ex.probe_ok("dns_any", &dns.to_string()).await;
     m.assert_ok();
     assert_eq!(m.val("probe_dns_answer_rrs", ""), 3.0);
+    // Only SOA queries report the serial, even when an SOA record is among the answers.
+    assert!(m.get("probe_dns_serial", "").is_none());
 }
 
 #[tokio::test]
