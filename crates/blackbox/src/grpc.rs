@@ -103,7 +103,7 @@ async fn probe(run: &mut ProbeRun<'_>) -> Result<(), Failure> {
         f64::from(stats.status_code),
     );
     match &stats.tls {
-        Some(f) => tls::emit(m, f),
+        Some(f) => tls::emit(m, f, false),
         // blackbox registers this gauge for every gRPC probe; without TLS it stays 0.
         None => m.gauge(
             "probe_ssl_earliest_cert_expiry",

@@ -155,7 +155,7 @@ fn emit(run: &mut ProbeRun<'_>, s: &Stats) {
         s.version,
     );
     if let Some(f) = &s.tls_facts {
-        tls::emit(m, f);
+        tls::emit(m, f, true);
     }
 }
 

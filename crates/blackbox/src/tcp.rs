@@ -62,7 +62,7 @@ async fn probe(run: &mut ProbeRun<'_>) -> Result<(), Failure> {
         .sample_rendered(labels, 1.0);
     }
     if let Some(f) = &stats.tls {
-        tls::emit(m, f);
+        tls::emit(m, f, true);
     }
     result
 }

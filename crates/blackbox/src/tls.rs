@@ -144,8 +144,9 @@ fn go_cipher_name(suite: rustls::CipherSuite) -> String {
     }
 }
 
-/// Adds blackbox's TLS metrics for a session.
-pub fn emit(metrics: &mut MetricSet, facts: &TlsFacts) {
+/// Adds blackbox's TLS metrics for a session. `chain_expiry`: whether this prober reports
+/// `probe_ssl_last_chain_expiry_timestamp_seconds` (blackbox's gRPC prober does not).
+pub fn emit(metrics: &mut MetricSet, facts: &TlsFacts, chain_expiry: bool) {
     let earliest = facts.chain.iter().map(|c| c.not_after).min();
     if let Some(t) = earliest {
         metrics.gauge(
@@ -155,7 +156,7 @@ pub fn emit(metrics: &mut MetricSet, facts: &TlsFacts) {
         );
         // rustls does not expose the verified chain; the presented chain is what was verified
         // (plus a root whose expiry the server cannot change), so its earliest expiry stands in.
-        if facts.verified {
+        if facts.verified && chain_expiry {
             metrics.gauge(
                 "probe_ssl_last_chain_expiry_timestamp_seconds",
                 "Returns last SSL chain expiry in timestamp",

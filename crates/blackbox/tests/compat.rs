@@ -9,6 +9,7 @@ mod common;
 
 use common::dns::start_dns;
 use common::grpc::start_grpc;
+use common::smtp::start_smtp;
 use common::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -169,6 +170,8 @@ async fn same_config_same_targets_same_metrics() {
     let banner = banner_server().await;
     let closed = closed_port().await;
     let silent = start_silent().await;
+    let smtp = start_smtp(pki.leaf(&["127.0.0.1"], false)).await;
+    let grpc_tls = start_grpc(Some(&cert)).await;
     let ca = pki.ca_file();
     let ca = ca.display();
 
@@ -307,6 +310,31 @@ modules:
     dns:
       preferred_ip_protocol: ip4
       query_name: example.test
+  smtp_starttls:
+    prober: tcp
+    timeout: 3s
+    tcp:
+      preferred_ip_protocol: ip4
+      query_response:
+        - expect: "^220 ([^ ]+) ESMTP (.+)$"
+        - send: "EHLO prober\r"
+        - expect: "^250-STARTTLS"
+        - send: "STARTTLS\r"
+        - expect: "^220"
+        - starttls: true
+        - send: "EHLO prober\r"
+        - expect: "^250-AUTH"
+        - send: "QUIT\r"
+      tls_config:
+        ca_file: {ca}
+  grpc_tls:
+    prober: grpc
+    timeout: 3s
+    grpc:
+      preferred_ip_protocol: ip4
+      tls: true
+      tls_config:
+        ca_file: {ca}
   icmp6:
     prober: icmp
     timeout: 3s
@@ -377,6 +405,8 @@ modules:
         ("http_must_be_tls", format!("http://{http}/")),
         ("dns_any", dns.to_string()),
         ("icmp6", "::1".to_string()),
+        ("smtp_starttls", smtp.to_string()),
+        ("grpc_tls", grpc_tls.to_string()),
         ("http_2xx", format!("http://{http}/loop")),
     ];
 

@@ -5,6 +5,7 @@
 
 pub mod dns;
 pub mod grpc;
+pub mod smtp;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, StreamBody};
