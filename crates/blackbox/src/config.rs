@@ -197,7 +197,7 @@ pub enum ProberName {
     Grpc,
     /// Documented by newer blackbox_exporter releases; not supported yet.
     Websocket,
-    /// Documented by newer blackbox_exporter releases; not supported yet.
+    /// A Unix domain socket (newer blackbox_exporter).
     Unix,
 }
 
@@ -267,9 +267,9 @@ pub struct Module {
     /// The websocket prober's section (newer blackbox_exporter): accepted, not supported.
     #[serde(default, skip_serializing)]
     pub websocket: Option<IgnoredAny>,
-    /// The unix prober's section (newer blackbox_exporter): accepted, not supported.
-    #[serde(default, skip_serializing)]
-    pub unix: Option<IgnoredAny>,
+    /// Unix socket options (newer blackbox_exporter).
+    #[serde(default)]
+    pub unix: UnixProbe,
 }
 
 impl Module {
@@ -284,7 +284,7 @@ impl Module {
     pub fn unsupported(&self) -> Vec<String> {
         let mut out = Vec::new();
         match self.prober {
-            ProberName::Websocket | ProberName::Unix => {
+            ProberName::Websocket => {
                 out.push(format!(
                     "prober {:?} is not supported",
                     self.prober.as_str()
@@ -322,7 +322,7 @@ impl Module {
                     }
                 }
             }
-            ProberName::Dns => {}
+            ProberName::Dns | ProberName::Unix => {}
             ProberName::Icmp => {}
             ProberName::Grpc => {}
         }
@@ -879,6 +879,21 @@ pub struct QueryResponse {
     /// Not supported yet (newer blackbox_exporter).
     #[serde(default, skip_serializing)]
     pub expect_bytes: Option<IgnoredAny>,
+}
+
+/// `unix:` options (newer blackbox_exporter): a Unix domain socket dialogue.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnixProbe {
+    /// The dialogue, as for tcp.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub query_response: Vec<QueryResponse>,
+    /// TLS from the first byte.
+    #[serde(default)]
+    pub tls: bool,
+    /// TLS client settings (`server_name` names the server; default `localhost`).
+    #[serde(default)]
+    pub tls_config: TlsClientOptions,
 }
 
 /// A `labels` entry of a `query_response` step.

@@ -19,6 +19,7 @@ pub mod proxy;
 pub mod ssrf;
 pub mod tcp;
 pub mod tls;
+pub mod unix;
 
 use crate::config::Config;
 use crate::history::History;

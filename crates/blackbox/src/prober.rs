@@ -45,6 +45,7 @@ static PROBERS: &[&dyn Prober] = &[
     &crate::dns::DnsProber,
     &crate::icmp::IcmpProber,
     &crate::grpc::GrpcProber,
+    &crate::unix::UnixProber,
 ];
 
 /// The prober serving `name`, if any.

@@ -2,12 +2,13 @@
 //! matching a regex, `send` a line with `${1}` taken from that match, `starttls` to upgrade),
 //! which is enough to check SMTP, IMAP, POP3, SSH and IRC banners and STARTTLS certificates.
 
-use crate::config::{ProberName, TcpProbe};
+use crate::config::{ProberName, QueryResponse, TcpProbe};
 use crate::failure::{Failure, FailureReason};
 use crate::prober::{split_host_port, tcp_connect, Io, ProbeRun, Prober};
 use crate::tls::{self, TlsFacts};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use watchkeeper_core::metrics::{LabelSet, MetricType};
+use watchkeeper_core::tls_client::TlsClientOptions;
 use watchkeeper_core::BoxFuture;
 
 /// Longest line kept while waiting for a match (bufio.Scanner's default limit).
@@ -30,15 +31,16 @@ impl Prober for TcpProber {
     }
 }
 
+/// What a `query_response` dialogue reports (shared with the unix prober).
 #[derive(Default)]
-struct Stats {
-    failed_due_to_regex: bool,
-    tls: Option<TlsFacts>,
-    expect_labels: Option<LabelSet>,
+pub(crate) struct DialogueStats {
+    pub(crate) failed_due_to_regex: bool,
+    pub(crate) tls: Option<TlsFacts>,
+    pub(crate) expect_labels: Option<LabelSet>,
 }
 
 async fn probe(run: &mut ProbeRun<'_>) -> Result<(), Failure> {
-    let mut stats = Stats::default();
+    let mut stats = DialogueStats::default();
     let deadline = run.deadline;
     let result = match tokio::time::timeout_at(deadline, probe_inner(run, &mut stats)).await {
         Ok(r) => r,
@@ -47,6 +49,12 @@ async fn probe(run: &mut ProbeRun<'_>) -> Result<(), Failure> {
             "TCP probe timed out (probe deadline reached)",
         )),
     };
+    emit_dialogue(run, &stats);
+    result
+}
+
+/// `probe_failed_due_to_regex`, `probe_expect_info` and the TLS metrics of a dialogue.
+pub(crate) fn emit_dialogue(run: &mut ProbeRun<'_>, stats: &DialogueStats) {
     let m = &mut run.metrics;
     m.gauge(
         "probe_failed_due_to_regex",
@@ -64,10 +72,9 @@ async fn probe(run: &mut ProbeRun<'_>) -> Result<(), Failure> {
     if let Some(f) = &stats.tls {
         tls::emit(m, f, true);
     }
-    result
 }
 
-async fn probe_inner(run: &mut ProbeRun<'_>, stats: &mut Stats) -> Result<(), Failure> {
+async fn probe_inner(run: &mut ProbeRun<'_>, stats: &mut DialogueStats) -> Result<(), Failure> {
     let cfg: &TcpProbe = &run.module.tcp;
     let (host, port) =
         split_host_port(run.target).map_err(|m| Failure::new(FailureReason::Local, m))?;
@@ -93,8 +100,28 @@ async fn probe_inner(run: &mut ProbeRun<'_>, stats: &mut Stats) -> Result<(), Fa
         stats.tls = Some(facts);
         conn = Box::new(tls_stream);
     }
+    dialogue(
+        run,
+        conn,
+        &cfg.query_response,
+        &cfg.tls_config,
+        &host,
+        stats,
+    )
+    .await
+}
+
+/// Runs the `query_response` steps over `conn`; `host` names the server for STARTTLS.
+pub(crate) async fn dialogue(
+    run: &mut ProbeRun<'_>,
+    mut conn: Box<dyn Io>,
+    steps: &[QueryResponse],
+    tls_config: &TlsClientOptions,
+    host: &str,
+    stats: &mut DialogueStats,
+) -> Result<(), Failure> {
     let mut reader = LineReader::default();
-    for (i, qr) in cfg.query_response.iter().enumerate() {
+    for (i, qr) in steps.iter().enumerate() {
         run.info(format!("Processing query response entry entry_number={i}"));
         let mut send = qr.send.clone();
         if let Some(expect) = &qr.expect {
@@ -162,7 +189,7 @@ async fn probe_inner(run: &mut ProbeRun<'_>, stats: &mut Stats) -> Result<(), Fa
             run.info("Starting TLS");
             // As blackbox: anything already buffered from the plain connection is discarded.
             reader = LineReader::default();
-            let (tls_stream, facts, _) = tls::handshake(conn, &cfg.tls_config, &host, &[]).await?;
+            let (tls_stream, facts, _) = tls::handshake(conn, tls_config, host, &[]).await?;
             stats.tls = Some(facts);
             conn = Box::new(tls_stream);
             run.info("TLS upgrade succeeded");
