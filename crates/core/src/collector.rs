@@ -7,6 +7,7 @@ use crate::deadline::ScrapeDeadline;
 use crate::metrics::{MetricSet, MetricType};
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -73,6 +74,12 @@ pub trait Collector: Send + Sync + 'static {
 
     /// Produces this collector's samples for one scrape.
     fn collect(&self, ctx: ScrapeContext) -> BoxFuture<'_, Result<MetricSet, CollectError>>;
+
+    /// The synchronous collector behind this one, if it is plain blocking work: the runner then
+    /// batches it with the others on one blocking thread instead of one thread hop each.
+    fn as_blocking(&self) -> Option<Arc<dyn BlockingCollector>> {
+        None
+    }
 }
 
 /// A collector whose work is synchronous file reading (procfs, sysfs, textfiles).
@@ -106,11 +113,17 @@ impl<C: BlockingCollector> Collector for Blocking<C> {
             .map_err(|e| CollectError::Other(format!("collector task failed: {e}")))?
         })
     }
+
+    fn as_blocking(&self) -> Option<Arc<dyn BlockingCollector>> {
+        Some(Arc::clone(&self.0) as Arc<dyn BlockingCollector>)
+    }
 }
 
 /// Runs a fixed list of collectors for each scrape and adds the per-collector self metrics.
 pub struct CollectorRunner {
     collectors: Vec<Arc<dyn Collector>>,
+    /// Per collector: a blocking collection is in progress (possibly from an earlier scrape).
+    busy: Vec<Arc<AtomicBool>>,
     /// Prefixes under which `_scrape_collector_{duration_seconds,success}` are emitted
     /// (the host exporter also emits node_exporter's `node_` pair).
     self_prefixes: Vec<String>,
@@ -121,6 +134,7 @@ impl CollectorRunner {
     pub fn new(self_prefixes: Vec<String>) -> Self {
         Self {
             collectors: Vec::new(),
+            busy: Vec::new(),
             self_prefixes,
         }
     }
@@ -128,6 +142,7 @@ impl CollectorRunner {
     /// Registers an async collector.
     pub fn add(&mut self, collector: Arc<dyn Collector>) -> &mut Self {
         self.collectors.push(collector);
+        self.busy.push(Arc::new(AtomicBool::new(false)));
         self
     }
 
@@ -144,28 +159,89 @@ impl CollectorRunner {
             .collect()
     }
 
-    /// Runs every collector concurrently under `deadline` and returns all samples.
+    /// Runs every collector under `deadline` and returns all samples.
+    ///
+    /// Async collectors run concurrently. Blocking collectors run one after another on a single
+    /// blocking thread: they are file reads of microseconds, and one thread hop per collector
+    /// cost more CPU than the reads themselves. A blocking collector that never returns (a
+    /// hung read) holds up only the blocking collectors after it; each is reported failed when
+    /// the deadline passes, and the rest of the page is still served.
     pub async fn scrape(&self, deadline: ScrapeDeadline) -> MetricSet {
         let ctx = ScrapeContext { deadline };
-        let runs = self.collectors.iter().map(|c| {
-            let c = Arc::clone(c);
-            async move {
-                let started = Instant::now();
+        let started = Instant::now();
+        let n = self.collectors.len();
+        let mut outcomes: Vec<Option<(Result<MetricSet, CollectError>, f64)>> =
+            (0..n).map(|_| None).collect();
+
+        let blocking: Vec<(usize, Arc<dyn BlockingCollector>, Arc<AtomicBool>)> = self
+            .collectors
+            .iter()
+            .zip(&self.busy)
+            .enumerate()
+            .filter_map(|(i, (c, busy))| c.as_blocking().map(|b| (i, b, Arc::clone(busy))))
+            .collect();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let expected_blocking = blocking.len();
+        if !blocking.is_empty() {
+            tokio::task::spawn_blocking(move || {
+                for (i, c, busy) in blocking {
+                    let t = Instant::now();
+                    // A collector still stuck in an earlier scrape's read is skipped, so a hung
+                    // read costs one blocked thread in total, not one more per scrape.
+                    let r = if busy.swap(true, Ordering::AcqRel) {
+                        Err(CollectError::Other(
+                            "previous collection still running (a read is hung)".into(),
+                        ))
+                    } else {
+                        let mut out = MetricSet::new();
+                        let r = c.collect(&mut out).map(|()| out);
+                        busy.store(false, Ordering::Release);
+                        r
+                    };
+                    if tx.send((i, r, t.elapsed().as_secs_f64())).is_err() {
+                        // The scrape gave up (deadline); do not keep reading for nobody.
+                        return;
+                    }
+                }
+            });
+        }
+        let receive_blocking = async {
+            let mut got = Vec::with_capacity(expected_blocking);
+            while got.len() < expected_blocking {
+                match deadline.run(rx.recv()).await {
+                    Some(Some(item)) => got.push(item),
+                    _ => break,
+                }
+            }
+            got
+        };
+        let runs = self
+            .collectors
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.as_blocking().is_none())
+            .map(|(i, c)| async move {
+                let t = Instant::now();
                 let result = match deadline.run(c.collect(ctx)).await {
                     Some(r) => r,
                     None => Err(CollectError::Timeout),
                 };
-                (c, result, started.elapsed())
-            }
-        });
-        let results = futures_util::future::join_all(runs).await;
+                (i, result, t.elapsed().as_secs_f64())
+            });
+        let (async_results, blocking_results) =
+            tokio::join!(futures_util::future::join_all(runs), receive_blocking);
+        for (i, r, secs) in async_results.into_iter().chain(blocking_results) {
+            outcomes[i] = Some((r, secs));
+        }
 
-        let mut out = MetricSet::new();
-        let mut outcomes = Vec::with_capacity(results.len());
-        for (c, result, elapsed) in results {
+        let mut sets = Vec::with_capacity(n);
+        let mut summary = Vec::with_capacity(n);
+        for (c, outcome) in self.collectors.iter().zip(outcomes) {
+            let (result, secs) = outcome
+                .unwrap_or_else(|| (Err(CollectError::Timeout), started.elapsed().as_secs_f64()));
             let ok = match result {
                 Ok(set) => {
-                    out.merge(set);
+                    sets.push(set);
                     true
                 }
                 Err(e) => {
@@ -173,15 +249,17 @@ impl CollectorRunner {
                     false
                 }
             };
-            outcomes.push((c.name().to_string(), ok, elapsed.as_secs_f64()));
+            summary.push((c.name(), ok, secs));
         }
+        let mut out = MetricSet::new();
+        out.merge_all(sets);
         for prefix in &self.self_prefixes {
             let fam = out.family(
                 format!("{prefix}_scrape_collector_duration_seconds"),
                 "Duration of a collector scrape.",
                 MetricType::Gauge,
             );
-            for (name, _, secs) in &outcomes {
+            for (name, _, secs) in &summary {
                 fam.sample(&[("collector", name)], *secs);
             }
             let fam = out.family(
@@ -189,7 +267,7 @@ impl CollectorRunner {
                 "Whether a collector succeeded.",
                 MetricType::Gauge,
             );
-            for (name, ok, _) in &outcomes {
+            for (name, ok, _) in &summary {
                 fam.sample(&[("collector", name)], if *ok { 1.0 } else { 0.0 });
             }
         }
@@ -231,6 +309,63 @@ mod tests {
         fn collect(&self, _ctx: ScrapeContext) -> BoxFuture<'_, Result<MetricSet, CollectError>> {
             Box::pin(std::future::pending())
         }
+    }
+
+    struct Later;
+    impl BlockingCollector for Later {
+        fn name(&self) -> &str {
+            "later"
+        }
+        fn collect(&self, out: &mut MetricSet) -> Result<(), CollectError> {
+            out.gauge("later_value", "Registered after the hung one.", 1.0);
+            Ok(())
+        }
+    }
+
+    struct Hung;
+    impl BlockingCollector for Hung {
+        fn name(&self) -> &str {
+            "hung"
+        }
+        fn collect(&self, _out: &mut MetricSet) -> Result<(), CollectError> {
+            std::thread::sleep(Duration::from_millis(900));
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_hung_blocking_read_fails_only_itself_and_what_runs_after_it() {
+        let mut runner = CollectorRunner::new(vec!["test".into()]);
+        runner
+            .add_blocking(Fixed)
+            .add_blocking(Hung)
+            .add_blocking(Broken)
+            .add_blocking(Later);
+        let started = std::time::Instant::now();
+        let set = runner
+            .scrape(ScrapeDeadline::after(Duration::from_millis(300)))
+            .await;
+        assert!(started.elapsed() < Duration::from_millis(1500));
+        let ok = |c| set.find("test_scrape_collector_success", &[("collector", c)]);
+        assert_eq!(ok("fixed"), Some(1.0));
+        assert_eq!(ok("hung"), Some(0.0));
+        assert_eq!(ok("broken"), Some(0.0));
+        assert_eq!(ok("later"), Some(0.0), "held up behind the hung read");
+        assert_eq!(set.find("fixed_value", &[]), Some(42.0));
+
+        // The next scrape skips the still-hung collector and runs the ones after it.
+        let set = runner
+            .scrape(ScrapeDeadline::after(Duration::from_millis(300)))
+            .await;
+        let ok = |c| set.find("test_scrape_collector_success", &[("collector", c)]);
+        assert_eq!(ok("hung"), Some(0.0));
+        assert_eq!(ok("fixed"), Some(1.0));
+        assert_eq!(
+            ok("later"),
+            Some(1.0),
+            "collectors after the hung one run again"
+        );
+        assert_eq!(set.find("later_value", &[]), Some(1.0));
     }
 
     #[tokio::test]

@@ -139,6 +139,16 @@ fn write_samples(out: &mut String, fam: &Family, name: &str, extra_suffix: &str)
 }
 
 fn escape_help(out: &mut String, help: &str, quote: bool) {
+    // Almost every help text needs no escaping; check once instead of pushing char by char.
+    let special: &[char] = if quote {
+        &['\\', '\n', '"']
+    } else {
+        &['\\', '\n']
+    };
+    if !help.contains(special) {
+        out.push_str(help);
+        return;
+    }
     for c in help.chars() {
         match c {
             '\\' => out.push_str("\\\\"),

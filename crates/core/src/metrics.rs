@@ -208,14 +208,27 @@ impl MetricSet {
 
     /// Moves every family of `other` into this set, merging families with the same name.
     pub fn merge(&mut self, other: MetricSet) {
-        if self.families.is_empty() {
-            self.families = other.families;
-            return;
-        }
-        for fam in other.families {
-            match self.families.iter_mut().find(|f| f.name == fam.name) {
-                Some(existing) => existing.samples.extend(fam.samples),
-                None => self.families.push(fam),
+        self.merge_all(std::iter::once(other));
+    }
+
+    /// Moves every family of every set into this one, merging families with the same name
+    /// (one hash lookup per family, however many sets there are).
+    pub fn merge_all(&mut self, others: impl IntoIterator<Item = MetricSet>) {
+        let mut index: std::collections::HashMap<Cow<'static, str>, usize> = self
+            .families
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (f.name.clone(), i))
+            .collect();
+        for other in others {
+            for fam in other.families {
+                match index.get(&fam.name) {
+                    Some(&i) => self.families[i].samples.extend(fam.samples),
+                    None => {
+                        index.insert(fam.name.clone(), self.families.len());
+                        self.families.push(fam);
+                    }
+                }
             }
         }
     }

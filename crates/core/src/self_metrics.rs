@@ -142,7 +142,13 @@ pub fn add_process_metrics(out: &mut MetricSet) {
     }
 }
 
+/// The boot time never changes; `/proc/stat` grows with the CPU count, so read it once.
 fn boot_time() -> Option<f64> {
+    static BOOT: std::sync::OnceLock<Option<f64>> = std::sync::OnceLock::new();
+    *BOOT.get_or_init(read_boot_time)
+}
+
+fn read_boot_time() -> Option<f64> {
     let stat = std::fs::read_to_string("/proc/stat").ok()?;
     stat.lines()
         .find_map(|l| l.strip_prefix("btime "))
