@@ -195,8 +195,8 @@ fn cpu_seconds(pid: u32) -> f64 {
     ticks / rustix::param::clock_ticks_per_second() as f64
 }
 
-/// VmRSS and VmHWM of `pid` in MiB.
-fn rss_mib(pid: u32) -> (f64, f64) {
+/// VmRSS, VmHWM and RssAnon (heap and stacks, without the binary's file pages) of `pid`, MiB.
+fn rss_mib(pid: u32) -> (f64, f64, f64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let kb = |key: &str| {
         status
@@ -207,7 +207,7 @@ fn rss_mib(pid: u32) -> (f64, f64) {
             .unwrap_or(0.0)
             / 1024.0
     };
-    (kb("VmRSS:"), kb("VmHWM:"))
+    (kb("VmRSS:"), kb("VmHWM:"), kb("RssAnon:"))
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -269,6 +269,7 @@ struct Report {
     conc: Phase,
     rss_mib: f64,
     hwm_mib: f64,
+    anon_mib: f64,
     bytes_plain: usize,
     bytes_gzip: usize,
     series: usize,
@@ -290,13 +291,14 @@ fn measure(e: &Exporter, args: &Args) -> Report {
     let node_series = samples.iter().filter(|l| l.starts_with("node_")).count();
     let seq = run_phase(e, args.scrapes, 1);
     let conc = run_phase(e, args.scrapes, args.concurrency);
-    let (rss, hwm) = rss_mib(e.child.id());
+    let (rss, hwm, anon) = rss_mib(e.child.id());
     Report {
         name: e.name,
         seq,
         conc,
         rss_mib: rss,
         hwm_mib: hwm,
+        anon_mib: anon,
         bytes_plain: plain.len(),
         bytes_gzip: gz.len(),
         series: samples.len(),
@@ -376,8 +378,8 @@ fn main() {
         );
     }
     println!(
-        "(peak RSS: node_exporter {:.1} MiB, watchkeeper-host {:.1} MiB; node_* series: {} vs {})",
-        r_ref.hwm_mib, r_ours.hwm_mib, r_ref.node_series, r_ours.node_series
+        "(peak RSS: node_exporter {:.1} MiB, watchkeeper-host {:.1} MiB; anonymous RSS: {:.1} vs {:.1} MiB; node_* series: {} vs {})",
+        r_ref.hwm_mib, r_ours.hwm_mib, r_ref.anon_mib, r_ours.anon_mib, r_ref.node_series, r_ours.node_series
     );
     let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { f64::NAN };
     let checks = [
@@ -394,6 +396,11 @@ fn main() {
         (
             "RSS after load",
             ratio(r_ours.rss_mib, r_ref.rss_mib),
+            1.0 / 3.0,
+        ),
+        (
+            "anonymous RSS after load",
+            ratio(r_ours.anon_mib, r_ref.anon_mib),
             1.0 / 3.0,
         ),
         (
