@@ -195,7 +195,7 @@ pub enum ProberName {
     Icmp,
     /// gRPC health check.
     Grpc,
-    /// Documented by newer blackbox_exporter releases; not supported yet.
+    /// A websocket upgrade and message dialogue (newer blackbox_exporter).
     Websocket,
     /// A Unix domain socket (newer blackbox_exporter).
     Unix,
@@ -264,9 +264,9 @@ pub struct Module {
     /// gRPC options.
     #[serde(default)]
     pub grpc: GrpcProbe,
-    /// The websocket prober's section (newer blackbox_exporter): accepted, not supported.
-    #[serde(default, skip_serializing)]
-    pub websocket: Option<IgnoredAny>,
+    /// Websocket options (newer blackbox_exporter).
+    #[serde(default)]
+    pub websocket: WebsocketProbe,
     /// Unix socket options (newer blackbox_exporter).
     #[serde(default)]
     pub unix: UnixProbe,
@@ -284,12 +284,7 @@ impl Module {
     pub fn unsupported(&self) -> Vec<String> {
         let mut out = Vec::new();
         match self.prober {
-            ProberName::Websocket => {
-                out.push(format!(
-                    "prober {:?} is not supported",
-                    self.prober.as_str()
-                ));
-            }
+            ProberName::Websocket => {}
             ProberName::Http => {
                 let h = &self.http;
                 let mut flag = |set: bool, what: &str| {
@@ -881,6 +876,103 @@ pub struct QueryResponse {
     pub expect_bytes: Option<IgnoredAny>,
 }
 
+/// `websocket:` options (newer blackbox_exporter).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebsocketProbe {
+    /// Client settings for the upgrade request.
+    #[serde(default)]
+    pub http_config: WebsocketHttpConfig,
+    /// The message dialogue (`expect` reads one message, `send` writes one text message).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub query_response: Vec<QueryResponse>,
+}
+
+/// `websocket.http_config`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebsocketHttpConfig {
+    /// TLS client settings for `wss://`.
+    #[serde(default)]
+    pub tls_config: TlsClientOptions,
+    /// Basic authentication.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basic_auth: Option<BasicAuth>,
+    /// A bearer token (used when there is no basic_auth).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bearer_token: Option<Secret>,
+    /// Extra headers: a value or a list of values each.
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        serialize_with = "redacted_header_values"
+    )]
+    pub http_headers: BTreeMap<String, OneOrMany>,
+}
+
+/// A header value or a list of them.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    /// One value.
+    One(String),
+    /// Several values.
+    Many(Vec<String>),
+}
+
+fn redacted_header_values<S: Serializer>(
+    h: &BTreeMap<String, OneOrMany>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    let flat: BTreeMap<String, String> = h
+        .iter()
+        .map(|(k, v)| {
+            let joined = match v {
+                OneOrMany::One(v) => v.clone(),
+                OneOrMany::Many(v) => v.join(", "),
+            };
+            (k.clone(), joined)
+        })
+        .collect();
+    redacted_headers(&flat, s)
+}
+
+impl WebsocketHttpConfig {
+    /// The upgrade request's extra headers (credentials first).
+    pub fn headers(&self) -> Result<Vec<(String, String)>, crate::failure::Failure> {
+        let mut out = Vec::new();
+        if let Some(b) = &self.basic_auth {
+            let password = match (&b.password, &b.password_file) {
+                (Some(p), _) => p.clone(),
+                (None, Some(f)) => Secret::from_file(f).map_err(|e| {
+                    crate::failure::Failure::new(
+                        crate::failure::FailureReason::Local,
+                        format!("reading password_file {}: {e}", f.display()),
+                    )
+                })?,
+                (None, None) => Secret::default(),
+            };
+            let raw = format!("{}:{}", b.username, password.expose());
+            out.push((
+                "Authorization".to_string(),
+                format!("Basic {}", crate::http::base64(raw.as_bytes())),
+            ));
+        } else if let Some(t) = &self.bearer_token {
+            out.push((
+                "Authorization".to_string(),
+                format!("Bearer {}", t.expose()),
+            ));
+        }
+        for (k, v) in &self.http_headers {
+            match v {
+                OneOrMany::One(v) => out.push((k.clone(), v.clone())),
+                OneOrMany::Many(vs) => out.extend(vs.iter().map(|v| (k.clone(), v.clone()))),
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// `unix:` options (newer blackbox_exporter): a Unix domain socket dialogue.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -1124,10 +1216,7 @@ mod tests {
             "modules:\n  ws:\n    prober: websocket\n  o:\n    prober: http\n    http:\n      fail_if_body_json_matches_cel: x\n",
         )
         .unwrap();
-        assert_eq!(
-            c.modules["ws"].unsupported(),
-            vec!["prober \"websocket\" is not supported"]
-        );
+        assert!(c.modules["ws"].unsupported().is_empty());
         assert_eq!(
             c.modules["o"].unsupported(),
             vec!["http.fail_if_body_json_matches_cel is not supported"]

@@ -323,33 +323,7 @@ async fn probe_inner(run: &mut ProbeRun<'_>, stats: &mut Stats) -> Result<(), Fa
 }
 
 async fn lookup(host: &str, cfg: &HttpProbe) -> Result<IpAddr, Failure> {
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    if let Ok(ip) = host.parse::<IpAddr>() {
-        return Ok(ip);
-    }
-    let addrs: Vec<IpAddr> = tokio::net::lookup_host((host, 0u16))
-        .await
-        .map_err(|e| Failure::new(FailureReason::Dns, format!("resolving {host}: {e}")))?
-        .map(|a| a.ip())
-        .collect();
-    let v4 = cfg.preferred_ip_protocol == crate::config::IpProtocol::Ip4;
-    addrs
-        .iter()
-        .find(|a| a.is_ipv4() == v4)
-        .or_else(|| {
-            if cfg.ip_protocol_fallback {
-                addrs.first()
-            } else {
-                None
-            }
-        })
-        .copied()
-        .ok_or_else(|| {
-            Failure::new(
-                FailureReason::Dns,
-                format!("no suitable address for {host}"),
-            )
-        })
+    crate::prober::lookup(host, cfg.preferred_ip_protocol, cfg.ip_protocol_fallback).await
 }
 
 fn host_of(url: &Url) -> String {
@@ -471,8 +445,8 @@ fn authorization(cfg: &HttpProbe) -> Result<Option<Secret>, Failure> {
     Ok(Some(Secret::new(format!("Bearer {}", token.expose()))))
 }
 
-/// Standard base64 with padding (only ever applied to a short credential).
-pub(crate) fn base64(input: &[u8]) -> String {
+/// Standard base64 with padding (for credentials and websocket keys; short inputs only).
+pub fn base64(input: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
     for chunk in input.chunks(3) {

@@ -20,6 +20,7 @@ pub mod ssrf;
 pub mod tcp;
 pub mod tls;
 pub mod unix;
+pub mod websocket;
 
 use crate::config::Config;
 use crate::history::History;

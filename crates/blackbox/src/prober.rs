@@ -46,6 +46,7 @@ static PROBERS: &[&dyn Prober] = &[
     &crate::icmp::IcmpProber,
     &crate::grpc::GrpcProber,
     &crate::unix::UnixProber,
+    &crate::websocket::WebsocketProber,
 ];
 
 /// The prober serving `name`, if any.
@@ -188,6 +189,32 @@ impl<'a> ProbeRun<'a> {
             .check(ip)
             .map_err(|m| Failure::new(FailureReason::Denied, m))
     }
+}
+
+/// Resolves `host` to one address by blackbox's family rules without emitting metrics (for
+/// redirects, proxies and probers whose blackbox counterpart reports no resolution metrics).
+pub async fn lookup(host: &str, preferred: IpProtocol, fallback: bool) -> Result<IpAddr, Failure> {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(ip);
+    }
+    let addrs: Vec<IpAddr> = tokio::net::lookup_host((host, 0u16))
+        .await
+        .map_err(|e| Failure::new(FailureReason::Dns, format!("resolving {host}: {e}")))?
+        .map(|a| a.ip())
+        .collect();
+    let v4 = preferred == IpProtocol::Ip4;
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4() == v4)
+        .or_else(|| if fallback { addrs.first() } else { None })
+        .copied()
+        .ok_or_else(|| {
+            Failure::new(
+                FailureReason::Dns,
+                format!("no suitable address for {host}"),
+            )
+        })
 }
 
 /// FNV-1a (32 bit) over the address bytes, as blackbox_exporter computes `probe_ip_addr_hash`.

@@ -389,8 +389,8 @@ async fn bad_requests_get_a_one_line_400_and_the_exporter_keeps_serving() {
             "http.fail_if_body_json_matches_cel is not supported",
         ),
         (
-            "module=ws&target=ws%3A%2F%2F127.0.0.1%2F",
-            "prober \"websocket\" is not supported",
+            "module=ws&target=http%3A%2F%2F127.0.0.1%2F",
+            "scheme \"http\" is not ws or wss",
         ),
     ];
     for (query, want) in cases {
