@@ -39,9 +39,15 @@ impl Drop for Running {
 /// Starts `watchkeeper-host` on 127.0.0.1 port 0 and learns the bound port from its
 /// "Listening on" log line.
 pub fn start_ours(args: &[&str]) -> Running {
-    let mut child = Command::new(BIN)
-        .arg("--web.listen-address=127.0.0.1:0")
-        .args(args)
+    let mut cmd = Command::new(BIN);
+    cmd.arg("--web.listen-address=127.0.0.1:0").args(args);
+    start_logging_command(cmd)
+}
+
+/// Starts `cmd`, which must end up running `watchkeeper-host` with a port-0 listen address
+/// (possibly through a wrapper that `exec`s it), and waits for its "Listening on" line.
+pub fn start_logging_command(mut cmd: Command) -> Running {
+    let mut child = cmd
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
