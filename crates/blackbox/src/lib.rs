@@ -1,4 +1,4 @@
-//! The Watchkeeper blackbox exporter: HTTP, TCP, DNS, ICMP and gRPC probes behind
+//! The Watchkeeper blackbox exporter: HTTP, TCP, DNS, ICMP, gRPC, WebSocket and Unix-socket probes behind
 //! `/probe?target=…&module=…`, reading blackbox_exporter's `blackbox.yml` and emitting its
 //! metric names.
 //!

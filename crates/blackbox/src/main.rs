@@ -14,7 +14,7 @@ use watchkeeper_core::exporter::Exporter;
 #[command(
     name = "watchkeeper-blackbox",
     version = watchkeeper_core::cli::LONG_VERSION,
-    about = "Probes endpoints over HTTP, TCP, DNS, ICMP and gRPC; a drop-in for blackbox_exporter."
+    about = "Probes endpoints over HTTP, TCP, DNS, ICMP, gRPC, WebSocket and Unix sockets; a drop-in for blackbox_exporter."
 )]
 struct Cli {
     #[command(flatten)]
