@@ -40,7 +40,7 @@ pub const SPEC: ExporterSpec = ExporterSpec {
     binary: "watchkeeper-blackbox",
     default_port: 10151,
     description:
-        "Probes endpoints over HTTP, TCP, DNS, ICMP and gRPC (blackbox_exporter compatible).",
+        "Probes endpoints over HTTP, TCP, DNS, ICMP, gRPC, WebSocket and Unix sockets (blackbox_exporter compatible).",
 };
 
 /// The module used when a request names none (as blackbox_exporter).
