@@ -38,8 +38,12 @@ impl ScrapeTimeout {
     pub fn budget(&self, header: Option<&str>, cap: Option<Duration>) -> Duration {
         let mut budget = self.max;
         if let Some(secs) = header.and_then(|h| h.trim().parse::<f64>().ok()) {
-            if secs.is_finite() && secs > 0.0 {
-                let from_header = Duration::from_secs_f64(secs);
+            // try_from: a header such as `1e300` must not panic the exporter; it is simply
+            // larger than the cap.
+            if let Some(from_header) = Duration::try_from_secs_f64(secs)
+                .ok()
+                .filter(|d| !d.is_zero())
+            {
                 let with_offset = from_header.saturating_sub(self.offset);
                 // An offset larger than the scraper's timeout would leave nothing; keep half.
                 let usable = if with_offset.is_zero() {
@@ -67,7 +71,12 @@ impl ScrapeTimeout {
 impl ScrapeDeadline {
     /// A deadline `budget` from now.
     pub fn after(budget: Duration) -> Self {
-        Self(Instant::now() + budget)
+        let now = Instant::now();
+        // A budget too large for the clock means "no practical deadline": a day is plenty.
+        Self(
+            now.checked_add(budget)
+                .unwrap_or(now + Duration::from_secs(86_400)),
+        )
     }
 
     /// The instant itself, for `tokio::time::timeout_at`.
@@ -103,5 +112,9 @@ mod tests {
         assert_eq!(t.budget(Some("0.4"), None), Duration::from_millis(200));
         assert_eq!(t.budget(Some("garbage"), None), Duration::from_secs(10));
         assert_eq!(t.budget(Some("-1"), None), Duration::from_secs(10));
+        assert_eq!(t.budget(Some("1e300"), None), Duration::from_secs(10));
+        assert_eq!(t.budget(Some("NaN"), None), Duration::from_secs(10));
+        assert_eq!(t.budget(Some("inf"), None), Duration::from_secs(10));
+        let _ = ScrapeDeadline::after(Duration::MAX);
     }
 }

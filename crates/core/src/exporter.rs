@@ -14,7 +14,7 @@ use crate::metrics::MetricSet;
 use crate::page::{html_escape, Page, PageResponse};
 use crate::probe::{ProbeHandler, ProbeQuery};
 use crate::self_metrics::{add_build_info, add_process_metrics, add_reload_status, ReloadStatus};
-use crate::web_config::WebSecurity;
+use crate::web_config::{AuthCheck, Credentials, WebSecurity};
 use bytes::Bytes;
 use http::{header, Method, Request, Response, StatusCode};
 use http_body_util::Full;
@@ -179,6 +179,9 @@ impl Exporter {
             security: RwLock::new(Arc::new(security)),
             web_config_file: web.web_config_file.clone(),
             reload_status: ReloadStatus::new(),
+            bcrypt_gate: Semaphore::new(1),
+            connections: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
+            reload_lock: std::sync::Mutex::new(()),
         });
 
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -258,7 +261,16 @@ struct ServerState {
     security: RwLock<Arc<WebSecurity>>,
     web_config_file: Option<PathBuf>,
     reload_status: ReloadStatus,
+    /// One bcrypt verification at a time: a flood of wrong passwords costs one core.
+    bcrypt_gate: Semaphore,
+    /// Open connections; beyond the limit new ones are closed at once (idle-connection floods).
+    connections: Arc<Semaphore>,
+    /// SIGHUP and `POST /-/reload` must not interleave.
+    reload_lock: std::sync::Mutex<()>,
 }
+
+/// Open connections one exporter accepts; far above any real scrape load.
+const MAX_CONNECTIONS: usize = 1024;
 
 impl ServerState {
     fn security(&self) -> Arc<WebSecurity> {
@@ -268,34 +280,46 @@ impl ServerState {
         }
     }
 
-    /// Reloads the web config and the exporter config. Either failing keeps the old one.
+    /// Reloads the web config and the exporter config. If either is invalid, neither changes.
     fn reload(&self) -> Result<(), String> {
-        let mut errors = Vec::new();
-        if let Some(path) = &self.web_config_file {
-            match WebSecurity::load(path) {
-                Ok(sec) => {
-                    if let Ok(mut slot) = self.security.write() {
-                        *slot = Arc::new(sec);
-                    }
+        let _serial = self.reload_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let result = self.reload_both();
+        self.reload_status.record(result.is_ok());
+        match &result {
+            Ok(()) => tracing::info!("Configuration reloaded"),
+            Err(msg) => {
+                tracing::error!(error = %msg, "Reload failed; keeping the previous configuration")
+            }
+        }
+        result
+    }
+
+    fn reload_both(&self) -> Result<(), String> {
+        let new_security = match &self.web_config_file {
+            Some(path) => {
+                let sec = WebSecurity::load(path).map_err(|e| e.to_string())?;
+                // The listeners were started as HTTP or HTTPS; a reload must not flip that
+                // under clients and scrape configs (exporter-toolkit fixes it at start too).
+                if sec.tls.is_some() != self.security().tls.is_some() {
+                    return Err(format!(
+                        "{}: turning TLS on or off needs a restart",
+                        path.display()
+                    ));
                 }
-                Err(e) => errors.push(e.to_string()),
+                Some(sec)
             }
-        }
+            None => None,
+        };
         if let Some(r) = &self.reloadable {
-            if let Err(e) = r.reload() {
-                errors.push(e);
+            r.reload()?;
+        }
+        if let Some(sec) = new_security {
+            match self.security.write() {
+                Ok(mut slot) => *slot = Arc::new(sec),
+                Err(poisoned) => *poisoned.into_inner() = Arc::new(sec),
             }
         }
-        let ok = errors.is_empty();
-        self.reload_status.record(ok);
-        if ok {
-            tracing::info!("Configuration reloaded");
-            Ok(())
-        } else {
-            let msg = errors.join("; ");
-            tracing::error!(error = %msg, "Reload failed; keeping the previous configuration");
-            Err(msg)
-        }
+        Ok(())
     }
 }
 
@@ -340,8 +364,17 @@ async fn accept_loop(
             accepted = listener.accept() => {
                 match accepted {
                     Ok((stream, peer)) => {
+                        let Ok(permit) = Arc::clone(&state.connections).try_acquire_owned() else {
+                            tracing::warn!(peer = %peer, "too many open connections; closing a new one");
+                            continue;
+                        };
                         let _ = stream.set_nodelay(true);
-                        conns.spawn(serve_connection(stream, peer, Arc::clone(&state), shutdown.clone()));
+                        let st = Arc::clone(&state);
+                        let sd = shutdown.clone();
+                        conns.spawn(async move {
+                            serve_connection(stream, peer, st, sd).await;
+                            drop(permit);
+                        });
                     }
                     Err(e) => {
                         // Out of file descriptors and similar: back off instead of spinning.
@@ -354,6 +387,8 @@ async fn accept_loop(
             _ = stopped(&mut shutdown) => break,
         }
     }
+    // Stop accepting at once; open connections drain below.
+    drop(listener);
     while conns.join_next().await.is_some() {}
 }
 
@@ -364,10 +399,21 @@ async fn serve_connection(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let security = state.security();
-    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    // Without a timer hyper drops its header-read timeout: a client could hold a connection
+    // open forever without sending a request.
+    builder
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(30));
+    builder
+        .http2()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .keep_alive_interval(Some(Duration::from_secs(30)))
+        .keep_alive_timeout(Duration::from_secs(20));
     match &security.tls {
         None => {
-            let svc = service(Arc::clone(&state), Arc::clone(&security));
+            let svc = service(Arc::clone(&state));
             let conn = builder.serve_connection(TokioIo::new(stream), svc);
             drive(conn, &mut shutdown).await;
         }
@@ -406,7 +452,7 @@ async fn serve_connection(
                     return;
                 }
             }
-            let svc = service(Arc::clone(&state), Arc::clone(&security));
+            let svc = service(Arc::clone(&state));
             let conn = builder.serve_connection(TokioIo::new(tls_stream), svc);
             drive(conn, &mut shutdown).await;
         }
@@ -448,7 +494,6 @@ where
 
 fn service(
     state: Arc<ServerState>,
-    security: Arc<WebSecurity>,
 ) -> impl hyper::service::Service<
     Request<Incoming>,
     Response = Response<Full<Bytes>>,
@@ -459,7 +504,9 @@ fn service(
 > + Clone {
     hyper::service::service_fn(move |req| {
         let state = Arc::clone(&state);
-        let security = Arc::clone(&security);
+        // Read per request, not per connection: after a reload that removes a user, a
+        // keep-alive connection must not go on with the old credentials.
+        let security = state.security();
         async move {
             let mut resp = handle(&state, &security, req).await;
             for (k, v) in &security.headers {
@@ -496,22 +543,20 @@ async fn handle(
     security: &Arc<WebSecurity>,
     req: Request<Incoming>,
 ) -> Response<Full<Bytes>> {
+    if let Some(limiter) = &security.rate_limit {
+        if !limiter.allow() {
+            return text(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests");
+        }
+    }
     if let Some(auth) = &security.auth {
         let header = req
             .headers()
             .get(header::AUTHORIZATION)
-            .and_then(|h| h.to_str().ok())
-            .map(str::to_string);
-        let sec = Arc::clone(security);
-        // A cache miss runs bcrypt (tens of milliseconds): keep it off the async workers.
-        let ok = tokio::task::spawn_blocking(move || {
-            sec.auth
-                .as_ref()
-                .is_some_and(|a| a.check_header(header.as_deref()))
-        })
-        .await
-        .unwrap_or(false);
-        let _ = auth;
+            .and_then(|h| h.to_str().ok());
+        let ok = match auth.check_fast(header) {
+            AuthCheck::Decided(ok) => ok,
+            AuthCheck::Pending(creds) => slow_auth(state, security, creds).await,
+        };
         if !ok {
             let mut r = text(StatusCode::UNAUTHORIZED, "Unauthorized");
             r.headers_mut().insert(
@@ -543,7 +588,10 @@ async fn handle(
         };
     }
     if method != Method::GET && method != Method::HEAD {
-        return text(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed");
+        let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed");
+        r.headers_mut()
+            .insert(header::ALLOW, header::HeaderValue::from_static("GET, HEAD"));
+        return r;
     }
     if path == state.telemetry_path {
         return metrics(state, &req).await;
@@ -568,6 +616,21 @@ async fn handle(
         );
     }
     text(StatusCode::NOT_FOUND, "404 page not found")
+}
+
+/// One bcrypt run, serialised and bounded in time, off the async workers.
+async fn slow_auth(state: &ServerState, security: &Arc<WebSecurity>, creds: Credentials) -> bool {
+    let attempt = async {
+        let _permit = state.bcrypt_gate.acquire().await.ok()?;
+        let sec = Arc::clone(security);
+        tokio::task::spawn_blocking(move || sec.auth.as_ref().is_some_and(|a| a.check_slow(&creds)))
+            .await
+            .ok()
+    };
+    matches!(
+        tokio::time::timeout(Duration::from_secs(10), attempt).await,
+        Ok(Some(true))
+    )
 }
 
 fn header_str<'a>(req: &'a Request<Incoming>, name: &str) -> Option<&'a str> {

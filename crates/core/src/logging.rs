@@ -104,7 +104,8 @@ impl LogfmtVisitor<'_> {
         self.out.push(' ');
         self.out.push_str(key);
         self.out.push('=');
-        if !value.is_empty() && !value.contains([' ', '"', '=', '\n', '\\']) {
+        let needs_quoting = |c: char| matches!(c, ' ' | '"' | '=' | '\\') || c.is_control();
+        if !value.is_empty() && !value.contains(needs_quoting) {
             self.out.push_str(value);
             return;
         }
@@ -114,6 +115,12 @@ impl LogfmtVisitor<'_> {
                 '"' => self.out.push_str("\\\""),
                 '\\' => self.out.push_str("\\\\"),
                 '\n' => self.out.push_str("\\n"),
+                '\r' => self.out.push_str("\\r"),
+                '\t' => self.out.push_str("\\t"),
+                // Other control characters could forge or garble log lines.
+                c if c.is_control() => {
+                    let _ = write!(self.out, "\\u{{{:x}}}", c as u32);
+                }
                 c => self.out.push(c),
             }
         }
@@ -179,5 +186,8 @@ mod tests {
             s,
             r#" msg="collector failed" collector=cpu error="say \"hi\"""#
         );
+        let mut s = String::new();
+        LogfmtVisitor { out: &mut s }.push("target", "a\rlevel=error\u{1b}");
+        assert_eq!(s, r#" target="a\rlevel=error\u{1b}""#);
     }
 }

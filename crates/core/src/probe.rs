@@ -53,7 +53,10 @@ pub fn percent_decode(s: &str) -> String {
         match bytes[i] {
             b'+' => out.push(b' '),
             b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
+                // Both must be hex digits: from_str_radix alone would accept "+1".
+                let hex = Some(&bytes[i + 1..i + 3])
+                    .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
+                    .and_then(|h| std::str::from_utf8(h).ok());
                 match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
                     Some(b) => {
                         out.push(b);
@@ -159,12 +162,13 @@ mod tests {
     #[test]
     fn query_parsing_decodes_escapes() {
         let p = ProbeQuery::parse_params(
-            "target=http%3A%2F%2Fa.b%2Fx%3Fy%3D1&module=http_2xx&debug=true&x=a+b&bad=%zz&end=%4",
+            "target=http%3A%2F%2Fa.b%2Fx%3Fy%3D1&module=http_2xx&debug=true&x=a+b&bad=%zz&end=%4&plus=%+1",
         );
         assert_eq!(p[0], ("target".into(), "http://a.b/x?y=1".into()));
         assert_eq!(p[1], ("module".into(), "http_2xx".into()));
         assert_eq!(p[3], ("x".into(), "a b".into()));
         assert_eq!(p[4], ("bad".into(), "%zz".into()));
         assert_eq!(p[5], ("end".into(), "%4".into()));
+        assert_eq!(p[6], ("plus".into(), "% 1".into()), "not byte 0x01");
     }
 }

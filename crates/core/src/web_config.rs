@@ -11,7 +11,6 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use subtle::ConstantTimeEq;
 
 /// The file as written by users (field names as in the Prometheus exporter toolkit).
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -26,6 +25,21 @@ pub struct WebConfigFile {
     /// User name to bcrypt hash.
     #[serde(default)]
     pub basic_auth_users: BTreeMap<String, String>,
+    /// Requests allowed per interval, beyond which the server answers 429.
+    #[serde(default)]
+    pub rate_limit: Option<RateLimitConfig>,
+}
+
+/// `rate_limit`: a token bucket of `burst` requests refilled one per `interval`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// Requests allowed in a burst.
+    #[serde(default)]
+    pub burst: u32,
+    /// Time to earn back one request.
+    #[serde(default)]
+    pub interval: Option<crate::config::PromDuration>,
 }
 
 /// `tls_server_config`.
@@ -41,15 +55,18 @@ pub struct TlsServerConfig {
     /// Inline PEM certificate chain (alternative to `cert_file`).
     #[serde(default)]
     pub cert: Option<String>,
-    /// Inline PEM key (alternative to `key_file`).
+    /// Inline PEM key (alternative to `key_file`); never printed.
     #[serde(default)]
-    pub key: Option<String>,
+    pub key: Option<crate::config::Secret>,
     /// Client certificate policy, as Go's `tls.ClientAuthType` names.
     #[serde(default)]
     pub client_auth_type: Option<String>,
     /// CA bundle that client certificates must chain to.
     #[serde(default)]
     pub client_ca_file: Option<PathBuf>,
+    /// Inline PEM CA bundle (alternative to `client_ca_file`).
+    #[serde(default)]
+    pub client_ca: Option<String>,
     /// If set, a verified client certificate must carry one of these SANs.
     #[serde(default)]
     pub client_allowed_sans: Vec<String>,
@@ -117,6 +134,44 @@ pub struct WebSecurity {
     pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
     /// SANs a client certificate must carry (empty: any verified certificate).
     pub client_allowed_sans: Vec<String>,
+    /// Request rate limit, when configured.
+    pub rate_limit: Option<RateLimiter>,
+}
+
+/// A token bucket: `burst` requests at once, one more earned per `interval`.
+#[derive(Debug)]
+pub struct RateLimiter {
+    burst: f64,
+    per_second: f64,
+    state: Mutex<(f64, std::time::Instant)>,
+}
+
+impl RateLimiter {
+    /// A full bucket.
+    pub fn new(burst: u32, interval: std::time::Duration) -> Self {
+        Self {
+            burst: f64::from(burst),
+            per_second: 1.0 / interval.as_secs_f64(),
+            state: Mutex::new((f64::from(burst), std::time::Instant::now())),
+        }
+    }
+
+    /// Takes one token if there is one.
+    pub fn allow(&self) -> bool {
+        let Ok(mut st) = self.state.lock() else {
+            return true;
+        };
+        let now = std::time::Instant::now();
+        let earned = now.duration_since(st.1).as_secs_f64() * self.per_second;
+        st.0 = (st.0 + earned).min(self.burst);
+        st.1 = now;
+        if st.0 >= 1.0 {
+            st.0 -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
 }
 
 impl std::fmt::Debug for WebSecurity {
@@ -137,6 +192,7 @@ impl WebSecurity {
             auth: None,
             headers: Vec::new(),
             client_allowed_sans: Vec::new(),
+            rate_limit: None,
         }
     }
 
@@ -203,9 +259,35 @@ impl WebSecurity {
         let mut client_allowed_sans = Vec::new();
         let tls = match &file.tls_server_config {
             None => None,
+            // As in exporter-toolkit, a block naming no certificate, key or client CA means
+            // plain HTTP (commented-out files leave such a block behind).
+            Some(t)
+                if t.cert_file.is_none()
+                    && t.cert.is_none()
+                    && t.key_file.is_none()
+                    && t.key.is_none()
+                    && t.client_auth_type.as_deref().unwrap_or("").is_empty()
+                    && t.client_ca_file.is_none()
+                    && t.client_ca.is_none() =>
+            {
+                None
+            }
             Some(t) => {
                 client_allowed_sans = t.client_allowed_sans.clone();
                 Some(Arc::new(build_tls(t, http2, &resolve).map_err(invalid)?))
+            }
+        };
+        let rate_limit = match &file.rate_limit {
+            None => None,
+            Some(r) if r.burst == 0 => None,
+            Some(r) => {
+                let interval = r.interval.map(|d| d.get()).unwrap_or_default();
+                if interval.is_zero() {
+                    return Err(invalid(
+                        "rate_limit.interval must be set when burst is".into(),
+                    ));
+                }
+                Some(RateLimiter::new(r.burst, interval))
             }
         };
         Ok(Self {
@@ -213,6 +295,7 @@ impl WebSecurity {
             auth,
             headers,
             client_allowed_sans,
+            rate_limit,
         })
     }
 }
@@ -263,7 +346,7 @@ fn build_tls(
             PrivateKeyDer::from_pem_file(&f)
                 .map_err(|e| format!("tls_server_config.key_file {}: {e}", f.display()))?
         }
-        (None, Some(pem)) => PrivateKeyDer::from_pem_slice(pem.as_bytes())
+        (None, Some(pem)) => PrivateKeyDer::from_pem_slice(pem.expose().as_bytes())
             .map_err(|e| format!("tls_server_config.key: {e}"))?,
         (None, None) => return Err("tls_server_config: key_file is required".into()),
     };
@@ -291,12 +374,21 @@ fn build_tls(
     if !t.cipher_suites.is_empty() {
         let mut chosen = Vec::new();
         for name in &t.cipher_suites {
+            if name.starts_with("TLS_AES_") || name.starts_with("TLS_CHACHA20_") {
+                // TLS 1.3 suites are not configurable in Go either; accepted and kept.
+                continue;
+            }
+            // Go 1.16+ spells the ChaCha20 suites with a `_SHA256` suffix; accept both.
+            let wanted = name
+                .strip_suffix("_SHA256")
+                .filter(|n| n.ends_with("CHACHA20_POLY1305"))
+                .unwrap_or(name);
             let suite = provider
                 .cipher_suites
                 .iter()
-                .find(|s| go_suite_name(s.suite()) == Some(name.as_str()))
+                .find(|s| go_suite_name(s.suite()) == Some(wanted))
                 .ok_or_else(|| {
-                    format!("tls_server_config.cipher_suites: {name:?} is not supported by rustls")
+                    format!("tls_server_config.cipher_suites: {name:?} is not supported (rustls offers only AEAD suites with forward secrecy)")
                 })?;
             chosen.push(*suite);
         }
@@ -332,20 +424,32 @@ fn build_tls(
 
     let client_auth = t.client_auth_type.as_deref().unwrap_or("NoClientCert");
     let roots = || -> Result<Arc<rustls::RootCertStore>, String> {
-        let Some(ca) = &t.client_ca_file else {
-            return Err(format!(
+        let certs = match (&t.client_ca_file, &t.client_ca) {
+            (Some(_), Some(_)) => {
+                return Err("tls_server_config: set client_ca_file or client_ca, not both".into())
+            }
+            (Some(ca), None) => {
+                let ca = resolve(ca);
+                CertificateDer::pem_file_iter(&ca)
+                    .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+                    .map_err(|e| {
+                        format!("tls_server_config.client_ca_file {}: {e}", ca.display())
+                    })?
+            }
+            (None, Some(pem)) => CertificateDer::pem_slice_iter(pem.as_bytes())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| format!("tls_server_config.client_ca: {e}"))?,
+            (None, None) => {
+                return Err(format!(
                 "tls_server_config.client_ca_file is required with client_auth_type {client_auth}"
-            ));
+            ))
+            }
         };
-        let ca = resolve(ca);
         let mut store = rustls::RootCertStore::empty();
-        let certs = CertificateDer::pem_file_iter(&ca)
-            .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-            .map_err(|e| format!("tls_server_config.client_ca_file {}: {e}", ca.display()))?;
         for c in certs {
             store
                 .add(c)
-                .map_err(|e| format!("tls_server_config.client_ca_file {}: {e}", ca.display()))?;
+                .map_err(|e| format!("tls_server_config.client_ca_file: {e}"))?;
         }
         Ok(Arc::new(store))
     };
@@ -358,7 +462,7 @@ fn build_tls(
             mandatory: false,
             provider: Arc::clone(&provider),
         })),
-        "RequireAnyClientCert" => Some(Arc::new(AnyClientCert {
+        "RequireAnyClientCert" | "RequireClientCert" => Some(Arc::new(AnyClientCert {
             mandatory: true,
             provider: Arc::clone(&provider),
         })),
@@ -379,10 +483,20 @@ fn build_tls(
             ))
         }
     };
-    if !t.client_allowed_sans.is_empty() && !client_auth.contains("Verify") {
-        return Err(
-            "tls_server_config.client_allowed_sans needs a verifying client_auth_type".into(),
-        );
+    if verifier.is_none() && (t.client_ca_file.is_some() || t.client_ca.is_some()) {
+        // exporter-toolkit refuses this too: a CA without a policy would silently not be used.
+        return Err(format!(
+            "tls_server_config.client_ca_file is set but client_auth_type is {}, so it would be ignored (use RequireAndVerifyClientCert)",
+            if client_auth.is_empty() { "NoClientCert" } else { client_auth }
+        ));
+    }
+    if !t.client_allowed_sans.is_empty()
+        && !matches!(
+            client_auth,
+            "RequireAnyClientCert" | "RequireClientCert" | "RequireAndVerifyClientCert"
+        )
+    {
+        return Err("tls_server_config.client_allowed_sans needs client_auth_type RequireAndVerifyClientCert or RequireAnyClientCert".into());
     }
     let builder = match verifier {
         Some(v) => builder.with_client_cert_verifier(v),
@@ -478,56 +592,133 @@ impl ClientCertVerifier for AnyClientCert {
 /// Basic auth against bcrypt hashes.
 ///
 /// bcrypt is slow by design (tens of milliseconds per check), far too slow to run on every
-/// scrape, so a successful check is cached per user; the cached password is compared in
-/// constant time. Unknown users are checked against a dummy hash so their answer takes as long
-/// as a known user's.
+/// scrape, so every verdict — right or wrong — is cached under a SHA-256 digest of user, hash and
+/// password (never the password itself), as exporter-toolkit does. A cache miss needs the
+/// expensive check; callers run at most one at a time ([`BasicAuth::check_slow`]), so a flood of
+/// random passwords costs one core, not all of them. Unknown users are checked against a dummy
+/// hash so they take as long as known ones.
 pub struct BasicAuth {
     users: BTreeMap<String, String>,
-    verified: Mutex<BTreeMap<String, Vec<u8>>>,
+    verdicts: Mutex<std::collections::HashMap<[u8; 32], bool>>,
 }
 
 /// A valid bcrypt hash of a random string, so unknown users cost one bcrypt run too.
 const DUMMY_HASH: &str = "$2y$10$QOauhQNbBCuQDKes6eFzPeMqBSjb7Mr5DUmpZ/VcEd00UAV/LDeSi";
+
+/// More distinct credentials than this and the cache starts over (bounded memory under a flood).
+const VERDICT_CACHE_LIMIT: usize = 4096;
+
+/// The outcome of the cheap part of an auth check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthCheck {
+    /// Decided from the cache (or a malformed header).
+    Decided(bool),
+    /// Needs a bcrypt run: call [`BasicAuth::check_slow`] with this.
+    Pending(Credentials),
+}
+
+/// Decoded basic-auth credentials awaiting the slow check.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    user: String,
+    password: crate::config::Secret,
+    key: [u8; 32],
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("user", &self.user)
+            .finish_non_exhaustive()
+    }
+}
 
 impl BasicAuth {
     /// Auth over the given user to bcrypt-hash map.
     pub fn new(users: BTreeMap<String, String>) -> Self {
         Self {
             users,
-            verified: Mutex::new(BTreeMap::new()),
+            verdicts: Mutex::new(std::collections::HashMap::new()),
         }
     }
 
-    /// Checks an `Authorization` header value. Runs bcrypt on a cache miss (call it from a
-    /// blocking context or accept the cost).
-    pub fn check_header(&self, header: Option<&str>) -> bool {
+    /// The cheap part: decode the header and consult the cache. Never runs bcrypt.
+    pub fn check_fast(&self, header: Option<&str>) -> AuthCheck {
         let Some((user, password)) = header.and_then(parse_basic) else {
-            return false;
+            return AuthCheck::Decided(false);
         };
-        self.check(&user, &password)
+        let hash = self
+            .users
+            .get(&user)
+            .map(String::as_str)
+            .unwrap_or(DUMMY_HASH);
+        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+        for part in [user.as_bytes(), hash.as_bytes(), password.as_bytes()] {
+            ctx.update(&(part.len() as u64).to_le_bytes());
+            ctx.update(part);
+        }
+        let mut key = [0u8; 32];
+        key.copy_from_slice(ctx.finish().as_ref());
+        if let Some(v) = self.verdicts.lock().ok().and_then(|c| c.get(&key).copied()) {
+            return AuthCheck::Decided(v);
+        }
+        AuthCheck::Pending(Credentials {
+            user,
+            password: crate::config::Secret::new(password),
+            key,
+        })
+    }
+
+    /// The expensive part: one bcrypt verification, whose verdict is cached.
+    pub fn check_slow(&self, c: &Credentials) -> bool {
+        let (hash, known_user) = match self.users.get(&c.user) {
+            Some(h) => (h.as_str(), true),
+            None => (DUMMY_HASH, false),
+        };
+        let ok = bcrypt::verify(c.password.expose(), hash).unwrap_or(false) && known_user;
+        if let Ok(mut cache) = self.verdicts.lock() {
+            if cache.len() >= VERDICT_CACHE_LIMIT {
+                cache.clear();
+            }
+            cache.insert(c.key, ok);
+        }
+        ok
+    }
+
+    /// Checks an `Authorization` header value, running bcrypt on a cache miss.
+    pub fn check_header(&self, header: Option<&str>) -> bool {
+        match self.check_fast(header) {
+            AuthCheck::Decided(v) => v,
+            AuthCheck::Pending(c) => self.check_slow(&c),
+        }
     }
 
     /// Checks a user name and password.
     pub fn check(&self, user: &str, password: &str) -> bool {
-        if let Ok(cache) = self.verified.lock() {
-            if let Some(known) = cache.get(user) {
-                if bool::from(known.as_slice().ct_eq(password.as_bytes())) {
-                    return true;
-                }
-            }
-        }
-        let (hash, known_user) = match self.users.get(user) {
-            Some(h) => (h.as_str(), true),
-            None => (DUMMY_HASH, false),
-        };
-        let ok = bcrypt::verify(password, hash).unwrap_or(false) && known_user;
-        if ok {
-            if let Ok(mut cache) = self.verified.lock() {
-                cache.insert(user.to_string(), password.as_bytes().to_vec());
-            }
-        }
-        ok
+        let raw = format!("{user}:{password}");
+        self.check_header(Some(&format!("Basic {}", base64_encode(raw.as_bytes()))))
     }
+}
+
+fn base64_encode(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 fn parse_basic(header: &str) -> Option<(String, String)> {
@@ -588,6 +779,34 @@ mod tests {
     }
 
     #[test]
+    fn base64_round_trips() {
+        for s in ["", "a", "ab", "abc", "alice:s3cret", "ünïcode:pä55"] {
+            assert_eq!(
+                base64_decode(&base64_encode(s.as_bytes())).unwrap(),
+                s.as_bytes()
+            );
+        }
+        assert_eq!(base64_encode(b"alice:s3cret"), "YWxpY2U6czNjcmV0");
+    }
+
+    #[test]
+    fn verdicts_are_cached_without_running_bcrypt_again() {
+        let hash = bcrypt::hash("s3cret", 4).unwrap();
+        let auth = BasicAuth::new(BTreeMap::from([("alice".to_string(), hash)]));
+        let header = "Basic YWxpY2U6czNjcmV0";
+        assert!(matches!(
+            auth.check_fast(Some(header)),
+            AuthCheck::Pending(_)
+        ));
+        assert!(auth.check_header(Some(header)));
+        assert_eq!(auth.check_fast(Some(header)), AuthCheck::Decided(true));
+        let wrong = format!("Basic {}", base64_encode(b"alice:nope"));
+        assert!(!auth.check_header(Some(&wrong)));
+        assert_eq!(auth.check_fast(Some(&wrong)), AuthCheck::Decided(false));
+        assert_eq!(auth.check_fast(Some("Bearer x")), AuthCheck::Decided(false));
+    }
+
+    #[test]
     fn bcrypt_auth_accepts_only_the_right_password() {
         let hash = bcrypt::hash("s3cret", 4).unwrap();
         let auth = BasicAuth::new(BTreeMap::from([("alice".to_string(), hash)]));
@@ -624,6 +843,51 @@ mod tests {
         let p = write(dir.path(), "web.yml", "tls_server_config:\n  cert_fil: x\n");
         let err = WebSecurity::load(&p).unwrap_err().to_string();
         assert!(err.contains(":2:3: ") && err.contains("cert_fil"), "{err}");
+    }
+
+    #[test]
+    fn toolkit_compatibility_rules() {
+        let dir = tempfile::tempdir().unwrap();
+        let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+        write(dir.path(), "c.pem", &cert.cert.pem());
+        write(dir.path(), "k.pem", &cert.signing_key.serialize_pem());
+        let load = |body: &str| {
+            let p = write(dir.path(), "web.yml", body);
+            WebSecurity::load(&p).map_err(|e| e.to_string())
+        };
+        let base = "tls_server_config:\n  cert_file: c.pem\n  key_file: k.pem\n";
+        // A CA without a policy would silently not be used.
+        let err = load(&format!("{base}  client_ca_file: c.pem\n")).unwrap_err();
+        assert!(
+            err.contains("client_ca_file is set but client_auth_type is NoClientCert"),
+            "{err}"
+        );
+        // Current Go names of the ChaCha20 suites, and TLS 1.3 names, are accepted.
+        assert!(load(&format!("{base}  cipher_suites: [TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, TLS_AES_128_GCM_SHA256]\n")).is_ok());
+        let err = load(&format!(
+            "{base}  cipher_suites: [TLS_RSA_WITH_AES_128_CBC_SHA]\n"
+        ))
+        .unwrap_err();
+        assert!(err.contains("not supported"), "{err}");
+        // SANs need a policy that requires a certificate.
+        let err = load(&format!("{base}  client_auth_type: VerifyClientCertIfGiven\n  client_ca_file: c.pem\n  client_allowed_sans: [x]\n")).unwrap_err();
+        assert!(err.contains("client_allowed_sans needs"), "{err}");
+        // An empty TLS block is plain HTTP.
+        assert!(load("tls_server_config:\n  min_version: TLS12\n")
+            .unwrap()
+            .tls
+            .is_none());
+        // rate_limit is understood.
+        let sec = load("rate_limit:\n  burst: 2\n  interval: 1m\n").unwrap();
+        let rl = sec.rate_limit.as_ref().unwrap();
+        assert!(rl.allow() && rl.allow() && !rl.allow());
+        // The inline key never prints.
+        let file: WebConfigFile = crate::config::parse_yaml(
+            "tls_server_config:\n  key: SECRETKEYMATERIAL\n",
+            Path::new("w.yml"),
+        )
+        .unwrap();
+        assert!(!format!("{file:?}").contains("SECRETKEYMATERIAL"));
     }
 
     #[test]

@@ -34,14 +34,15 @@ impl BlockingCollector for Answer {
     }
 }
 
-/// A collector that takes `delay` (a stuck mount, a dead database).
-struct Slow(Duration);
+/// A collector that takes `delay` (a stuck mount, a dead database) and says when it starts.
+struct Slow(Duration, Arc<tokio::sync::Notify>);
 impl Collector for Slow {
     fn name(&self) -> &str {
         "slow"
     }
     fn collect(&self, _ctx: ScrapeContext) -> BoxFuture<'_, Result<MetricSet, CollectError>> {
         let d = self.0;
+        self.1.notify_one();
         Box::pin(async move {
             tokio::time::sleep(d).await;
             Ok(MetricSet::new())
@@ -85,22 +86,32 @@ impl ProbeHandler for EchoProber {
     }
 }
 
-fn runner(slow: Duration) -> CollectorRunner {
+fn runner(slow: Duration, started: Arc<tokio::sync::Notify>) -> CollectorRunner {
     let mut r = CollectorRunner::new(vec!["watchkeeper_test".into()]);
-    r.add_blocking(Answer).add(Arc::new(Slow(slow)));
+    r.add_blocking(Answer).add(Arc::new(Slow(slow, started)));
     r
 }
 
 async fn start(web: WebArgs, slow: Duration, config: Arc<Config>) -> (RunningExporter, String) {
+    let (running, addr, _) = start_notified(web, slow, config).await;
+    (running, addr)
+}
+
+async fn start_notified(
+    web: WebArgs,
+    slow: Duration,
+    config: Arc<Config>,
+) -> (RunningExporter, String, Arc<tokio::sync::Notify>) {
+    let started = Arc::new(tokio::sync::Notify::new());
     let running = Exporter::new(SPEC)
-        .collectors(runner(slow))
+        .collectors(runner(slow, Arc::clone(&started)))
         .prober(Arc::new(EchoProber))
         .reloadable(config)
         .bind(&web)
         .await
         .expect("server starts");
     let addr = running.local_addrs()[0];
-    (running, format!("{addr}"))
+    (running, format!("{addr}"), started)
 }
 
 fn config() -> Arc<Config> {
@@ -247,13 +258,14 @@ async fn a_slow_collector_is_cut_at_the_scrape_deadline() {
 async fn requests_beyond_max_requests_get_503() {
     let mut web = WebArgs::loopback_ephemeral();
     web.max_requests = 1;
-    let (server, addr) = start(web, Duration::from_millis(800), config()).await;
+    let (server, addr, started) = start_notified(web, Duration::from_millis(800), config()).await;
     let url = format!("http://{addr}/metrics");
     let first = tokio::spawn({
         let url = url.clone();
         async move { reqwest::get(url).await.unwrap().status() }
     });
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The first scrape holds the only slot once its slow collector has started.
+    started.notified().await;
     let second = reqwest::get(&url).await.unwrap().status();
     assert_eq!(second, 503);
     assert_eq!(first.await.unwrap(), 200);
@@ -489,4 +501,59 @@ async fn bad_web_config_and_listen_address_are_usage_errors() {
         err,
         "invalid listen address \"localhost:99999\": the port must be a number from 0 to 65535"
     );
+}
+
+#[tokio::test]
+async fn an_absurd_timeout_header_is_ignored_not_fatal() {
+    let (server, addr) = start(WebArgs::loopback_ephemeral(), Duration::ZERO, config()).await;
+    for value in ["1e300", "NaN", "-5", "inf"] {
+        let resp = reqwest::Client::new()
+            .get(format!("http://{addr}/metrics"))
+            .header("X-Prometheus-Scrape-Timeout-Seconds", value)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "header {value}");
+    }
+    server.shutdown();
+}
+
+#[tokio::test]
+async fn a_reload_that_changes_a_password_applies_to_open_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let web_yml = dir.path().join("web.yml");
+    let write = |password: &str| {
+        let hash = bcrypt::hash(password, 4).unwrap();
+        std::fs::write(
+            &web_yml,
+            format!("basic_auth_users:\n  prometheus: {hash}\n"),
+        )
+        .unwrap();
+    };
+    write("old-password");
+    let mut web = WebArgs::loopback_ephemeral();
+    web.web_config_file = Some(web_yml.clone());
+    let (server, addr) = start(web, Duration::ZERO, config()).await;
+    // One client, so the scrape connection is kept alive across the reload.
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(1)
+        .build()
+        .unwrap();
+    let url = format!("http://{addr}/metrics");
+    let scrape = |pw: &'static str| client.get(&url).basic_auth("prometheus", Some(pw)).send();
+    assert_eq!(scrape("old-password").await.unwrap().status(), 200);
+    write("new-password");
+    assert!(server.reload().is_ok());
+    assert_eq!(scrape("old-password").await.unwrap().status(), 401);
+    assert_eq!(scrape("new-password").await.unwrap().status(), 200);
+
+    // A reload that would turn TLS on is refused; the old config keeps serving.
+    std::fs::write(
+        &web_yml,
+        "tls_server_config:\n  cert_file: c.pem\n  key_file: k.pem\n",
+    )
+    .unwrap();
+    assert!(server.reload().is_err());
+    assert_eq!(scrape("new-password").await.unwrap().status(), 200);
+    server.shutdown();
 }
