@@ -600,7 +600,13 @@ async fn handle(
         "/-/healthy" => return text(StatusCode::OK, "Healthy"),
         "/-/ready" => return text(StatusCode::OK, "Ready"),
         "/" => return landing(state),
-        "/probe" if state.prober.is_some() => return probe(state, &req, &query).await,
+        "/probe" if state.prober.is_some() => {
+            // A HEAD must not run a probe (it can be expensive and have side effects).
+            if method == Method::HEAD {
+                return respond(StatusCode::OK, Format::Text.content_type(), Bytes::new());
+            }
+            return probe(state, &req, &query).await;
+        }
         _ => {}
     }
     if let Some((_, page)) = state.routes.iter().find(|(p, _)| *p == path) {

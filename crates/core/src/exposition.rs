@@ -91,6 +91,14 @@ fn encode_text(set: &MetricSet, out: &mut String) {
 }
 
 fn encode_openmetrics(set: &MetricSet, out: &mut String) {
+    // OpenMetrics family names must be unique: a counter `x_total` is family `x`, so a gauge
+    // or untyped family literally named `x` would clash. Such counters are declared `unknown`.
+    let plain_names: std::collections::HashSet<&str> = set
+        .families()
+        .iter()
+        .filter(|f| f.kind != MetricType::Counter)
+        .map(|f| f.name.as_ref())
+        .collect();
     for fam in set.families() {
         if fam.samples.is_empty() {
             continue;
@@ -100,8 +108,8 @@ fn encode_openmetrics(set: &MetricSet, out: &mut String) {
         // declared `unknown` instead: the series a user already stores keeps its name.
         let (family_name, sample_suffix, keyword) = match fam.kind {
             MetricType::Counter => match fam.name.strip_suffix("_total") {
-                Some(base) => (base, "_total", "counter"),
-                None => (fam.name.as_ref(), "", "unknown"),
+                Some(base) if !plain_names.contains(base) => (base, "_total", "counter"),
+                _ => (fam.name.as_ref(), "", "unknown"),
             },
             MetricType::Gauge => (fam.name.as_ref(), "", "gauge"),
             MetricType::Histogram => (fam.name.as_ref(), "", "histogram"),
@@ -238,6 +246,17 @@ mod tests {
         assert!(om.contains("# TYPE node_vmstat_pgfault unknown\n"));
         assert!(om.contains("# TYPE odd_counter unknown\nodd_counter 3\n") || om.contains("# TYPE odd_counter unknown\n# HELP odd_counter A counter without the suffix.\nodd_counter 3\n"));
         assert!(om.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn openmetrics_family_names_stay_unique() {
+        let mut set = MetricSet::new();
+        set.gauge("x", "A gauge.", 1.0);
+        set.counter("x_total", "A counter whose family would be x.", 2.0);
+        let om = encode(&set, Format::OpenMetrics);
+        assert!(om.contains("# TYPE x gauge\n"), "{om}");
+        assert!(om.contains("# TYPE x_total unknown\n"), "{om}");
+        assert!(om.contains("x_total 2\n"), "{om}");
     }
 
     #[test]

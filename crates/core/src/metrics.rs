@@ -288,6 +288,9 @@ pub fn write_value(out: &mut String, v: f64) {
     } else if v.fract() == 0.0 && v.abs() < 1e15 {
         // Integral values are the common case (counters, bytes): skip float formatting.
         let _ = write!(out, "{}", v as i64);
+    } else if v.abs() < 1e-4 || v.abs() >= 1e21 {
+        // Plain decimal would spell out hundreds of digits (5e-324); exponent form is shortest.
+        let _ = write!(out, "{v:e}");
     } else {
         let _ = write!(out, "{v}");
     }
@@ -326,6 +329,10 @@ mod tests {
             (f64::NEG_INFINITY, "-Inf"),
             (-3.0, "-3"),
             (1e20, "100000000000000000000"),
+            (5e-324, "5e-324"),
+            (1.5e300, "1.5e300"),
+            (0.000_012_5, "1.25e-5"),
+            (0.0, "0"),
         ];
         for (v, want) in cases {
             let mut s = String::new();

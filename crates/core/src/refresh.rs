@@ -49,17 +49,29 @@ impl<T: Send + Sync + 'static> Refreshed<T> {
         let task = tokio::spawn(async move {
             let mut ticker = tokio::time::interval(interval);
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            // Set while a computation runs, including one that outlived its timeout: a hung
+            // source then costs one blocked thread, not one more per tick.
+            let running = Arc::new(std::sync::atomic::AtomicBool::new(false));
             loop {
                 ticker.tick().await;
+                if running.swap(true, std::sync::atomic::Ordering::AcqRel) {
+                    if let Ok(mut s) = writer.write() {
+                        s.last_error = Some("previous refresh still running".into());
+                    }
+                    continue;
+                }
                 let c = Arc::clone(&compute);
-                let result =
-                    match tokio::time::timeout(timeout, tokio::task::spawn_blocking(move || c()))
-                        .await
-                    {
-                        Ok(Ok(r)) => r,
-                        Ok(Err(e)) => Err(format!("refresh task failed: {e}")),
-                        Err(_) => Err(format!("refresh timed out after {timeout:?}")),
-                    };
+                let done = Arc::clone(&running);
+                let task = tokio::task::spawn_blocking(move || {
+                    let r = c();
+                    done.store(false, std::sync::atomic::Ordering::Release);
+                    r
+                });
+                let result = match tokio::time::timeout(timeout, task).await {
+                    Ok(Ok(r)) => r,
+                    Ok(Err(e)) => Err(format!("refresh task failed: {e}")),
+                    Err(_) => Err(format!("refresh timed out after {timeout:?}")),
+                };
                 if let Ok(mut s) = writer.write() {
                     s.updated = Some(SystemTime::now());
                     match result {
