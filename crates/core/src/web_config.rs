@@ -321,35 +321,9 @@ fn build_tls(
     http2: bool,
     resolve: &dyn Fn(&Path) -> PathBuf,
 ) -> Result<rustls::ServerConfig, String> {
-    let certs: Vec<CertificateDer<'static>> = match (&t.cert_file, &t.cert) {
-        (Some(_), Some(_)) => {
-            return Err("tls_server_config: set cert_file or cert, not both".into());
-        }
-        (Some(f), None) => {
-            let f = resolve(f);
-            CertificateDer::pem_file_iter(&f)
-                .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-                .map_err(|e| format!("tls_server_config.cert_file {}: {e}", f.display()))?
-        }
-        (None, Some(pem)) => CertificateDer::pem_slice_iter(pem.as_bytes())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| format!("tls_server_config.cert: {e}"))?,
-        (None, None) => return Err("tls_server_config: cert_file is required".into()),
-    };
-    if certs.is_empty() {
-        return Err("tls_server_config.cert_file: no certificate found".into());
-    }
-    let key: PrivateKeyDer<'static> = match (&t.key_file, &t.key) {
-        (Some(_), Some(_)) => return Err("tls_server_config: set key_file or key, not both".into()),
-        (Some(f), None) => {
-            let f = resolve(f);
-            PrivateKeyDer::from_pem_file(&f)
-                .map_err(|e| format!("tls_server_config.key_file {}: {e}", f.display()))?
-        }
-        (None, Some(pem)) => PrivateKeyDer::from_pem_slice(pem.expose().as_bytes())
-            .map_err(|e| format!("tls_server_config.key: {e}"))?,
-        (None, None) => return Err("tls_server_config: key_file is required".into()),
-    };
+    let cert_path = t.cert_file.as_deref().map(resolve);
+    let key_path = t.key_file.as_deref().map(resolve);
+    let (certs, key) = load_cert_and_key(t, cert_path.as_deref(), key_path.as_deref())?;
 
     let min = match &t.min_version {
         Some(v) => tls_version(v, "min_version")?,
@@ -502,15 +476,146 @@ fn build_tls(
         Some(v) => builder.with_client_cert_verifier(v),
         None => builder.with_no_client_auth(),
     };
-    let mut config = builder.with_single_cert(certs, key).map_err(|e| {
-        format!("tls_server_config: certificate and key do not match or are unusable: {e}")
-    })?;
+    let mtimes = (mtime(cert_path.as_deref()), mtime(key_path.as_deref()));
+    let current = certified(certs, key, &provider)?;
+    let mut config = builder.with_cert_resolver(Arc::new(RotatingCert {
+        config: t.clone(),
+        cert_path,
+        key_path,
+        provider: Arc::clone(&provider),
+        state: Mutex::new(RotationState {
+            current,
+            mtimes,
+            checked: std::time::Instant::now(),
+        }),
+    }));
     config.alpn_protocols = if http2 {
         vec![b"h2".to_vec(), b"http/1.1".to_vec()]
     } else {
         vec![b"http/1.1".to_vec()]
     };
     Ok(config)
+}
+
+/// Reads the server certificate chain and key from files or inline PEM.
+fn load_cert_and_key(
+    t: &TlsServerConfig,
+    cert_path: Option<&Path>,
+    key_path: Option<&Path>,
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), String> {
+    let certs: Vec<CertificateDer<'static>> = match (&t.cert_file, &t.cert) {
+        (Some(_), Some(_)) => {
+            return Err("tls_server_config: set cert_file or cert, not both".into());
+        }
+        (Some(_), None) => {
+            let f = cert_path.unwrap_or(Path::new(""));
+            CertificateDer::pem_file_iter(f)
+                .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| format!("tls_server_config.cert_file {}: {e}", f.display()))?
+        }
+        (None, Some(pem)) => CertificateDer::pem_slice_iter(pem.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("tls_server_config.cert: {e}"))?,
+        (None, None) => return Err("tls_server_config: cert_file is required".into()),
+    };
+    if certs.is_empty() {
+        return Err("tls_server_config.cert_file: no certificate found".into());
+    }
+    let key: PrivateKeyDer<'static> = match (&t.key_file, &t.key) {
+        (Some(_), Some(_)) => return Err("tls_server_config: set key_file or key, not both".into()),
+        (Some(_), None) => {
+            let f = key_path.unwrap_or(Path::new(""));
+            PrivateKeyDer::from_pem_file(f)
+                .map_err(|e| format!("tls_server_config.key_file {}: {e}", f.display()))?
+        }
+        (None, Some(pem)) => PrivateKeyDer::from_pem_slice(pem.expose().as_bytes())
+            .map_err(|e| format!("tls_server_config.key: {e}"))?,
+        (None, None) => return Err("tls_server_config: key_file is required".into()),
+    };
+
+    Ok((certs, key))
+}
+
+/// Serves the configured certificate and picks up a renewed one (cert-manager, certbot) without
+/// a reload: on a handshake at most once a second the files' modification times are
+/// compared, and changed files are loaded. A renewal that does not load (a half-written file,
+/// a key that does not match) is logged and the previous certificate stays in use.
+#[derive(Debug)]
+struct RotatingCert {
+    config: TlsServerConfig,
+    cert_path: Option<PathBuf>,
+    key_path: Option<PathBuf>,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+    state: Mutex<RotationState>,
+}
+
+#[derive(Debug)]
+struct RotationState {
+    current: Arc<rustls::sign::CertifiedKey>,
+    mtimes: (Option<std::time::SystemTime>, Option<std::time::SystemTime>),
+    checked: std::time::Instant,
+}
+
+/// How often a handshake may look at the certificate files.
+const ROTATION_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
+fn mtime(p: Option<&Path>) -> Option<std::time::SystemTime> {
+    p.and_then(|p| std::fs::metadata(p).ok())
+        .and_then(|m| m.modified().ok())
+}
+
+impl RotatingCert {
+    fn load(&self) -> Result<Arc<rustls::sign::CertifiedKey>, String> {
+        let (certs, key) = load_cert_and_key(
+            &self.config,
+            self.cert_path.as_deref(),
+            self.key_path.as_deref(),
+        )?;
+        certified(certs, key, &self.provider)
+    }
+}
+
+fn certified(
+    certs: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    provider: &rustls::crypto::CryptoProvider,
+) -> Result<Arc<rustls::sign::CertifiedKey>, String> {
+    rustls::sign::CertifiedKey::from_der(certs, key, provider)
+        .map(Arc::new)
+        .map_err(|e| {
+            format!("tls_server_config: certificate and key do not match or are unusable: {e}")
+        })
+}
+
+impl rustls::server::ResolvesServerCert for RotatingCert {
+    fn resolve(
+        &self,
+        _hello: rustls::server::ClientHello<'_>,
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if st.checked.elapsed() >= ROTATION_CHECK_INTERVAL {
+            st.checked = std::time::Instant::now();
+            let now = (
+                mtime(self.cert_path.as_deref()),
+                mtime(self.key_path.as_deref()),
+            );
+            if now != st.mtimes {
+                match self.load() {
+                    Ok(k) => {
+                        tracing::info!(
+                            "TLS certificate files changed; serving the new certificate"
+                        );
+                        st.current = k;
+                        st.mtimes = now;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "TLS certificate files changed but do not load; keeping the previous certificate")
+                    }
+                }
+            }
+        }
+        Some(Arc::clone(&st.current))
+    }
 }
 
 fn go_suite_name(s: rustls::CipherSuite) -> Option<&'static str> {

@@ -557,3 +557,52 @@ async fn a_reload_that_changes_a_password_applies_to_open_connections() {
     assert_eq!(scrape("new-password").await.unwrap().status(), 200);
     server.shutdown();
 }
+
+#[tokio::test]
+async fn a_renewed_certificate_is_served_without_a_reload() {
+    let dir = tempfile::tempdir().unwrap();
+    let write_leaf = |ca: &(rcgen::Certificate, rcgen::KeyPair, rcgen::CertificateParams)| {
+        let (cert, key) = issue(ca, "localhost", false);
+        // Key first, then certificate, as renewal tools do; both must change before use.
+        std::fs::write(dir.path().join("server-key.pem"), key).unwrap();
+        std::fs::write(dir.path().join("server.pem"), cert).unwrap();
+    };
+    let old_ca = ca("Old CA");
+    let new_ca = ca("New CA");
+    write_leaf(&old_ca);
+    std::fs::write(
+        dir.path().join("web.yml"),
+        "tls_server_config:\n  cert_file: server.pem\n  key_file: server-key.pem\n",
+    )
+    .unwrap();
+    let mut web = WebArgs::loopback_ephemeral();
+    web.web_config_file = Some(dir.path().join("web.yml"));
+    let (server, addr) = start(web, Duration::ZERO, config()).await;
+    let url = format!(
+        "https://localhost:{}/-/healthy",
+        addr.rsplit_once(':').unwrap().1
+    );
+    let trusting = |ca: &rcgen::Certificate| {
+        reqwest::Client::builder()
+            .use_rustls_tls()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(reqwest::Certificate::from_pem(ca.pem().as_bytes()).unwrap())
+            .build()
+            .unwrap()
+    };
+    assert_eq!(
+        trusting(&old_ca.0).get(&url).send().await.unwrap().status(),
+        200
+    );
+    assert!(trusting(&new_ca.0).get(&url).send().await.is_err());
+
+    write_leaf(&new_ca);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    // The first handshake after the interval notices the change and already gets the new one.
+    assert_eq!(
+        trusting(&new_ca.0).get(&url).send().await.unwrap().status(),
+        200
+    );
+    assert!(trusting(&old_ca.0).get(&url).send().await.is_err());
+    server.shutdown();
+}
