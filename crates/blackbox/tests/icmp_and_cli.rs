@@ -277,3 +277,71 @@ async fn blackbox_style_float_timeout_offset_shortens_the_budget() {
     );
     let _ = child.kill().await;
 }
+
+#[tokio::test]
+async fn sighup_reloads_and_a_broken_file_keeps_the_old_config() {
+    let target = start_http().await;
+    let (_dir, path) = config_dir(
+        "modules:\n  first:\n    prober: http\n    http:\n      preferred_ip_protocol: ip4\n",
+    );
+    let port = free_port().await;
+    let mut child = tokio::process::Command::new(BIN)
+        .arg("--config.file")
+        .arg(&path)
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let pid = rustix::process::Pid::from_raw(child.id().unwrap() as i32).unwrap();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let probe = |module: &'static str| {
+        let query = format!(
+            "/probe?module={module}&target={}",
+            enc(&format!("http://{target}/"))
+        );
+        async move { get(addr, &query, &[]).await.0 }
+    };
+    assert_eq!(probe("first").await, 200);
+
+    // A broken file: the reload fails and "first" keeps working.
+    std::fs::write(&path, "modules:\n  second:\n    prober: htp\n").unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::HUP).unwrap();
+    let mut failed_reload_seen = false;
+    for _ in 0..40 {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let (_, metrics) = get(addr, "/metrics", &[]).await;
+        if metrics.contains("watchkeeper_blackbox_config_last_reload_successful 0") {
+            failed_reload_seen = true;
+            break;
+        }
+    }
+    assert!(failed_reload_seen, "the failed reload was never reported");
+    assert_eq!(probe("first").await, 200);
+
+    // A good file: "second" appears, "first" is gone.
+    std::fs::write(
+        &path,
+        "modules:\n  second:\n    prober: http\n    http:\n      preferred_ip_protocol: ip4\n",
+    )
+    .unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::HUP).unwrap();
+    let mut ok = false;
+    for _ in 0..40 {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        if probe("second").await == 200 {
+            ok = true;
+            break;
+        }
+    }
+    assert!(ok, "module second never appeared after SIGHUP");
+    assert_eq!(probe("first").await, 400);
+    let _ = child.kill().await;
+}
