@@ -220,13 +220,29 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 #[derive(Default, Clone, Copy)]
 struct Phase {
+    /// Scrapes whose page had fewer series than a full page (a collector failed).
+    incomplete: usize,
     cpu_ms_per_scrape: f64,
     p50_ms: f64,
     p99_ms: f64,
     scrapes_per_s: f64,
 }
 
-fn run_phase(e: &Exporter, scrapes: usize, concurrency: usize) -> Phase {
+/// Series (sample lines) in a gzip-compressed page.
+fn series_in_gzip(body: &[u8]) -> usize {
+    let mut text = String::new();
+    if flate2::read::GzDecoder::new(body)
+        .read_to_string(&mut text)
+        .is_err()
+    {
+        return 0;
+    }
+    text.lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .count()
+}
+
+fn run_phase(e: &Exporter, scrapes: usize, concurrency: usize, full_series: usize) -> Phase {
     let pid = e.child.id();
     let cpu0 = cpu_seconds(pid);
     let started = Instant::now();
@@ -236,6 +252,7 @@ fn run_phase(e: &Exporter, scrapes: usize, concurrency: usize) -> Phase {
         .map(|_| {
             std::thread::spawn(move || {
                 let mut lat = Vec::with_capacity(per);
+                let mut bodies = Vec::with_capacity(per);
                 for _ in 0..per {
                     let t = Instant::now();
                     let (status, body) = get(addr, true);
@@ -243,19 +260,28 @@ fn run_phase(e: &Exporter, scrapes: usize, concurrency: usize) -> Phase {
                         fail(&format!("scrape of {addr} answered {status}"));
                     }
                     lat.push(t.elapsed().as_secs_f64() * 1000.0);
+                    bodies.push(body);
                 }
-                lat
+                (lat, bodies)
             })
         })
         .collect();
-    let mut lat: Vec<f64> = handles
+    let results: Vec<(Vec<f64>, Vec<Vec<u8>>)> = handles
         .into_iter()
-        .flat_map(|h| h.join().unwrap_or_default())
+        .map(|h| h.join().unwrap_or_default())
         .collect();
     let wall = started.elapsed().as_secs_f64();
     let cpu = cpu_seconds(pid) - cpu0;
+    // Checked after the clock stopped: decompressing costs the client, not the exporter.
+    let incomplete = results
+        .iter()
+        .flat_map(|(_, bodies)| bodies)
+        .filter(|b| series_in_gzip(b) < full_series)
+        .count();
+    let mut lat: Vec<f64> = results.into_iter().flat_map(|(l, _)| l).collect();
     lat.sort_by(|a, b| a.total_cmp(b));
     Phase {
+        incomplete,
         cpu_ms_per_scrape: cpu * 1000.0 / lat.len() as f64,
         p50_ms: percentile(&lat, 0.50),
         p99_ms: percentile(&lat, 0.99),
@@ -289,8 +315,8 @@ fn measure(e: &Exporter, args: &Args) -> Report {
         .filter(|l| !l.starts_with('#') && !l.is_empty())
         .collect();
     let node_series = samples.iter().filter(|l| l.starts_with("node_")).count();
-    let seq = run_phase(e, args.scrapes, 1);
-    let conc = run_phase(e, args.scrapes, args.concurrency);
+    let seq = run_phase(e, args.scrapes, 1, samples.len());
+    let conc = run_phase(e, args.scrapes, args.concurrency, samples.len());
     let (rss, hwm, anon) = rss_mib(e.child.id());
     Report {
         name: e.name,
@@ -381,6 +407,12 @@ fn main() {
         "(peak RSS: node_exporter {:.1} MiB, watchkeeper-host {:.1} MiB; anonymous RSS: {:.1} vs {:.1} MiB; node_* series: {} vs {})",
         r_ref.hwm_mib, r_ours.hwm_mib, r_ref.anon_mib, r_ours.anon_mib, r_ref.node_series, r_ours.node_series
     );
+    for r in [&r_ref, &r_ours] {
+        println!(
+            "{}: scrapes with fewer series than a full page (a collector failed): sequential {}, concurrent {}",
+            r.name, r.seq.incomplete, r.conc.incomplete
+        );
+    }
     let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { f64::NAN };
     let checks = [
         (
