@@ -207,3 +207,80 @@ fn same_families_labels_and_stable_values_as_node_exporter() {
         }
     }
 }
+
+/// Every sample of `prefixes` as (name, labels) -> value.
+fn samples_of(e: &Exposition, prefixes: &[&str]) -> BTreeMap<(String, Vec<(String, String)>), f64> {
+    e.samples
+        .iter()
+        .filter(|s| prefixes.iter().any(|p| s.name.starts_with(p)))
+        .map(|s| {
+            let labels = s
+                .labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            ((s.name.clone(), labels), s.value)
+        })
+        .collect()
+}
+
+/// The fixture trees under `tests/fixtures` (md arrays in every state, hwmon chips with every
+/// sensor kind, disks of old and new kernels, a physical and a down virtual interface) read by
+/// both exporters: every series and value must
+/// be the same, not only the names.
+#[test]
+fn same_series_and_values_on_fixture_trees() {
+    if !reference_available() {
+        return;
+    }
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+    let procfs = format!("--path.procfs={fixtures}/proc");
+    let sysfs = format!("--path.sysfs={fixtures}/hwmon/sys");
+    let args = [
+        "--collector.disable-defaults",
+        "--collector.hwmon",
+        "--collector.mdadm",
+        "--collector.diskstats",
+        "--collector.netclass",
+        &procfs,
+        &sysfs,
+    ];
+    let theirs_proc = start_node_exporter(&args);
+    let ours_proc = start_ours(&args);
+    let theirs = scrape(theirs_proc.addr);
+    let ours = scrape(ours_proc.addr);
+    let prefixes = ["node_hwmon_", "node_md_", "node_disk_", "node_network_"];
+    let (t, o) = (samples_of(&theirs, &prefixes), samples_of(&ours, &prefixes));
+    assert!(
+        t.len() > 150,
+        "node_exporter read too little from the fixtures: {}",
+        t.len()
+    );
+    let mut problems = Vec::new();
+    for (key, want) in &t {
+        match o.get(key) {
+            None => problems.push(format!("missing {key:?}")),
+            Some(got) if (got - want).abs() > want.abs() * 1e-12 => {
+                problems.push(format!("{key:?}: ours {got}, node_exporter {want}"))
+            }
+            Some(_) => {}
+        }
+    }
+    for key in o.keys() {
+        if !t.contains_key(key) {
+            problems.push(format!("extra {key:?}"));
+        }
+    }
+    for name in theirs.names_with_prefix("node_") {
+        if let (Some(a), Some(b)) = (theirs.types.get(&name), ours.types.get(&name)) {
+            if a != b {
+                problems.push(format!("# TYPE {name}: ours {b}, node_exporter {a}"));
+            }
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "fixture comparison:\n{}",
+        problems.join("\n")
+    );
+}

@@ -179,19 +179,18 @@ pub fn update_chip(out: &mut MetricSet, dir: &Path) -> Result<(), String> {
             continue;
         };
         let labels = [("chip", chip.as_str()), ("sensor", sensor.as_str())];
+        // node_exporter 1.5 passes the label through as written by the driver ("Core 0"),
+        // invalid UTF-8 replaced (done when the file was read).
         if let Some(label) = props.get("label") {
-            let label = clean_name(label);
-            if !label.is_empty() {
-                out.family(
-                    "node_hwmon_sensor_label",
-                    "Label for given chip and sensor",
-                    MetricType::Gauge,
-                )
-                .sample(
-                    &[("chip", &chip), ("sensor", sensor), ("label", &label)],
-                    1.0,
-                );
-            }
+            out.family(
+                "node_hwmon_sensor_label",
+                "Label for given chip and sensor",
+                MetricType::Gauge,
+            )
+            .sample(
+                &[("chip", &chip), ("sensor", sensor), ("label", label)],
+                1.0,
+            );
         }
         let plain = props.get("").map(String::as_str);
         match kind {
@@ -453,7 +452,7 @@ mod tests {
                 &[
                     ("chip", "platform_coretemp_0"),
                     ("sensor", "temp1"),
-                    ("label", "package_id_0")
+                    ("label", "Package id 0")
                 ]
             ),
             Some(1.0)
