@@ -358,6 +358,9 @@ fn main() {
         "--collector.filesystem.mount-points-exclude=^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)"
             .to_string(),
     );
+    // Debian also makes node_exporter's netdev exclude `lo` (upstream has no default): include
+    // it on both sides so both export the same series.
+    flags.push("--collector.netdev.device-exclude=^$".to_string());
     println!("shared collectors ({}): {}", shared.len(), shared.join(" "));
     println!(
         "scrapes per phase: {}, concurrency: {}, gzip on, Prometheus' Accept header",

@@ -50,6 +50,9 @@ fn flags(shared: &[&str]) -> Vec<String> {
         "--collector.filesystem.mount-points-exclude={}",
         watchkeeper_host::options::DEFAULT_MOUNT_POINTS_EXCLUDE
     ));
+    // Debian also makes node_exporter's netdev exclude `lo` by default (upstream 1.5 has no
+    // default there, and neither do we): exclude nothing on both sides.
+    f.push("--collector.netdev.device-exclude=^$".to_string());
     f
 }
 
@@ -164,6 +167,7 @@ fn same_families_labels_and_stable_values_as_node_exporter() {
         ("node_disk_reads_completed_total", "device"),
         ("node_network_mtu_bytes", "device"),
         ("node_network_up", "device"),
+        ("node_network_receive_bytes_total", "device"),
     ] {
         let set = |e: &Exposition| {
             e.samples
