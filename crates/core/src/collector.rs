@@ -7,7 +7,6 @@ use crate::deadline::ScrapeDeadline;
 use crate::metrics::{MetricSet, MetricType};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -119,11 +118,34 @@ impl<C: BlockingCollector> Collector for Blocking<C> {
     }
 }
 
+/// Start times of the collections of one collector that are in progress.
+#[derive(Debug, Default)]
+struct InFlight(std::sync::Mutex<Vec<Instant>>);
+
+impl InFlight {
+    fn hung(&self, after: std::time::Duration) -> bool {
+        let runs = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        runs.iter().any(|t| t.elapsed() > after)
+    }
+
+    fn begin(&self, t: Instant) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).push(t);
+    }
+
+    fn end(&self, t: Instant) {
+        let mut runs = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(pos) = runs.iter().position(|x| *x == t) {
+            runs.swap_remove(pos);
+        }
+    }
+}
+
 /// Runs a fixed list of collectors for each scrape and adds the per-collector self metrics.
 pub struct CollectorRunner {
     collectors: Vec<Arc<dyn Collector>>,
-    /// Per collector: a blocking collection is in progress (possibly from an earlier scrape).
-    busy: Vec<Arc<AtomicBool>>,
+    /// Per collector: start times of blocking collections in progress (this scrape's,
+    /// concurrent scrapes', or a hung one from long ago).
+    in_flight: Vec<Arc<InFlight>>,
     /// Prefixes under which `_scrape_collector_{duration_seconds,success}` are emitted
     /// (the host exporter also emits node_exporter's `node_` pair).
     self_prefixes: Vec<String>,
@@ -134,7 +156,7 @@ impl CollectorRunner {
     pub fn new(self_prefixes: Vec<String>) -> Self {
         Self {
             collectors: Vec::new(),
-            busy: Vec::new(),
+            in_flight: Vec::new(),
             self_prefixes,
         }
     }
@@ -142,7 +164,7 @@ impl CollectorRunner {
     /// Registers an async collector.
     pub fn add(&mut self, collector: Arc<dyn Collector>) -> &mut Self {
         self.collectors.push(collector);
-        self.busy.push(Arc::new(AtomicBool::new(false)));
+        self.in_flight.push(Arc::new(InFlight::default()));
         self
     }
 
@@ -173,29 +195,33 @@ impl CollectorRunner {
         let mut outcomes: Vec<Option<(Result<MetricSet, CollectError>, f64)>> =
             (0..n).map(|_| None).collect();
 
-        let blocking: Vec<(usize, Arc<dyn BlockingCollector>, Arc<AtomicBool>)> = self
+        let blocking: Vec<(usize, Arc<dyn BlockingCollector>, Arc<InFlight>)> = self
             .collectors
             .iter()
-            .zip(&self.busy)
+            .zip(&self.in_flight)
             .enumerate()
-            .filter_map(|(i, (c, busy))| c.as_blocking().map(|b| (i, b, Arc::clone(busy))))
+            .filter_map(|(i, (c, f))| c.as_blocking().map(|b| (i, b, Arc::clone(f))))
             .collect();
+        // A run older than a whole scrape budget is not slow, it is hung.
+        let hung_after = deadline.remaining();
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let expected_blocking = blocking.len();
         if !blocking.is_empty() {
             tokio::task::spawn_blocking(move || {
-                for (i, c, busy) in blocking {
+                for (i, c, in_flight) in blocking {
                     let t = Instant::now();
                     // A collector still stuck in an earlier scrape's read is skipped, so a hung
-                    // read costs one blocked thread in total, not one more per scrape.
-                    let r = if busy.swap(true, Ordering::AcqRel) {
+                    // read costs a bounded number of blocked threads, not one more per scrape.
+                    // Concurrent scrapes (two Prometheus replicas) still run it side by side.
+                    let r = if in_flight.hung(hung_after) {
                         Err(CollectError::Other(
                             "previous collection still running (a read is hung)".into(),
                         ))
                     } else {
+                        in_flight.begin(t);
                         let mut out = MetricSet::new();
                         let r = c.collect(&mut out).map(|()| out);
-                        busy.store(false, Ordering::Release);
+                        in_flight.end(t);
                         r
                     };
                     if tx.send((i, r, t.elapsed().as_secs_f64())).is_err() {
@@ -353,7 +379,9 @@ mod tests {
         assert_eq!(ok("later"), Some(0.0), "held up behind the hung read");
         assert_eq!(set.find("fixed_value", &[]), Some(42.0));
 
-        // The next scrape skips the still-hung collector and runs the ones after it.
+        // The next scrape (an interval later) skips the still-hung collector, now older than a
+        // whole scrape budget, and runs the ones after it.
+        tokio::time::sleep(Duration::from_millis(100)).await;
         let set = runner
             .scrape(ScrapeDeadline::after(Duration::from_millis(300)))
             .await;
@@ -366,6 +394,29 @@ mod tests {
             "collectors after the hung one run again"
         );
         assert_eq!(set.find("later_value", &[]), Some(1.0));
+    }
+
+    struct Sluggish;
+    impl BlockingCollector for Sluggish {
+        fn name(&self) -> &str {
+            "sluggish"
+        }
+        fn collect(&self, out: &mut MetricSet) -> Result<(), CollectError> {
+            std::thread::sleep(Duration::from_millis(100));
+            out.gauge("sluggish_value", "Takes a while.", 1.0);
+            Ok(())
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_scrapes_run_a_busy_collector_side_by_side() {
+        let mut runner = CollectorRunner::new(vec!["test".into()]);
+        runner.add_blocking(Sluggish);
+        let deadline = || ScrapeDeadline::after(Duration::from_secs(5));
+        let (a, b) = tokio::join!(runner.scrape(deadline()), runner.scrape(deadline()));
+        for set in [a, b] {
+            assert_eq!(set.find("sluggish_value", &[]), Some(1.0));
+        }
     }
 
     #[tokio::test]
