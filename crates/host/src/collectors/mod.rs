@@ -56,10 +56,12 @@ pub const ALL: &[CollectorDef] = &[
     time::DEF,
     timex::DEF,
     textfile::DEF,
-    filesystem::DEF,
     diskstats::DEF,
     netdev::DEF,
     netclass::DEF,
     hwmon::DEF,
     mdadm::DEF,
+    // Last: on its first encounter a hung network mount costs up to the mount timeout, and
+    // blocking collectors run one after another, so nothing else waits behind it.
+    filesystem::DEF,
 ];
