@@ -423,7 +423,7 @@ mod tests {
             "--collector.filesystem",
             "--collector.netdev",
         ]);
-        assert_eq!(names(&c), vec!["filesystem", "netdev"]);
+        assert_eq!(names(&c), vec!["netdev", "filesystem"]);
         let c = parse_ok(&["--no-collector.filesystem"]);
         assert!(!names(&c).contains(&"filesystem"));
         // The last of a pair wins, as with kingpin.
