@@ -103,14 +103,48 @@ impl ExitError {
     }
 }
 
+/// How many threads the exporter's runtime may use.
+///
+/// Every thread costs resident memory (its stack and, under glibc, its own malloc arena of
+/// several hundred KiB once it has allocated), so an exporter keeps few of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RuntimeShape {
+    /// Async worker threads (`None`: one per CPU, tokio's default).
+    pub worker_threads: Option<usize>,
+    /// Cap on the blocking pool (file reads of blocking collectors, bcrypt, reloads).
+    pub max_blocking_threads: usize,
+}
+
+impl Default for RuntimeShape {
+    fn default() -> Self {
+        Self {
+            worker_threads: None,
+            max_blocking_threads: 8,
+        }
+    }
+}
+
 /// Runs an exporter's async main: sets up logging and the tokio runtime, prints an error as one
 /// line on stderr and turns it into the exit code.
 pub fn run_main<F>(log: &LogArgs, main: F) -> ExitCode
 where
     F: Future<Output = Result<(), ExitError>>,
 {
+    run_main_with(log, RuntimeShape::default(), main)
+}
+
+/// [`run_main`] with an explicit runtime shape.
+pub fn run_main_with<F>(log: &LogArgs, shape: RuntimeShape, main: F) -> ExitCode
+where
+    F: Future<Output = Result<(), ExitError>>,
+{
     logging::init(log.level, log.format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = shape.worker_threads {
+        builder.worker_threads(n.max(1));
+    }
+    let runtime = match builder
+        .max_blocking_threads(shape.max_blocking_threads.max(1))
         .enable_all()
         .build()
     {

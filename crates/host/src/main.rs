@@ -2,21 +2,21 @@
 //! [`watchkeeper_host::cli`]; this file only wires the result into the core server.
 
 use std::process::ExitCode;
-use watchkeeper_core::cli::ExitError;
+use watchkeeper_core::cli::{run_main_with, ExitError, RuntimeShape};
 use watchkeeper_core::exporter::Exporter;
 use watchkeeper_core::CollectorRunner;
 use watchkeeper_host::cli::{self, CliExit, SPEC};
 
-/// Async worker threads: serving HTTP and awaiting collectors needs little parallelism, and
-/// each thread costs memory on a many-core host.
-const WORKER_THREADS: usize = 2;
-
-/// Cap on the threads the blocking collectors run on. Measured with 16 concurrent scrapes of
-/// 20 collectors: tokio's default cap (512) let the process grow to ~140 threads and ~29 MiB
-/// RSS; 8 threads keep it near 14 MiB with the same CPU per scrape and a lower p99. A collector
-/// blocked in the kernel holds one of these until it returns; the filesystem collector, the one
-/// that talks to possibly dead network mounts, never blocks on them (see its module docs).
-const MAX_BLOCKING_THREADS: usize = 8;
+/// Sized for an exporter. Two async workers: serving HTTP and awaiting collectors needs little
+/// parallelism. Four blocking threads: the blocking collectors of one scrape run batched on one
+/// thread, so four serve four concurrent scrapes; tokio's default cap (512) let 16 concurrent
+/// scrapes grow the process to ~140 threads and ~29 MiB RSS, each thread with its own malloc
+/// arena. A collector blocked in the kernel holds one thread until core's runner skips it as
+/// hung; the filesystem collector never blocks on a dead mount (see its module docs).
+const RUNTIME: RuntimeShape = RuntimeShape {
+    worker_threads: Some(2),
+    max_blocking_threads: 4,
+};
 
 fn main() -> ExitCode {
     let config = match cli::parse(std::env::args_os()) {
@@ -30,27 +30,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    // core's run_main, with the runtime sized for an exporter (see the constants above).
-    watchkeeper_core::logging::init(config.log.level, config.log.format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(WORKER_THREADS)
-        .max_blocking_threads(MAX_BLOCKING_THREADS)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    match runtime.block_on(serve(config)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(e.code())
-        }
-    }
+    let log = config.log.clone();
+    run_main_with(&log, RUNTIME, serve(config))
 }
 
 async fn serve(config: cli::HostConfig) -> Result<(), ExitError> {
