@@ -445,27 +445,8 @@ fn authorization(cfg: &HttpProbe) -> Result<Option<Secret>, Failure> {
     Ok(Some(Secret::new(format!("Bearer {}", token.expose()))))
 }
 
-/// Standard base64 with padding (for credentials and websocket keys; short inputs only).
-pub fn base64(input: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
-    for chunk in input.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
+/// Standard base64 with padding, shared with core's basic auth.
+pub use watchkeeper_core::base64::encode as base64;
 
 #[allow(clippy::too_many_arguments)]
 async fn send(

@@ -15,6 +15,7 @@ pub use collector::{
 };
 pub use deadline::{ScrapeDeadline, ScrapeTimeout};
 pub use metrics::{Family, LabelSet, MetricSet, MetricType};
+pub mod base64;
 pub mod certificate;
 pub mod cli;
 pub mod config;
