@@ -48,12 +48,19 @@ pub fn parse_target(target: &str) -> Result<Url, String> {
     } else {
         format!("http://{target}")
     };
-    let url =
-        Url::parse(&full).map_err(|e| format!("Could not parse target URL {target:?}: {e}"))?;
-    if url.scheme() != "http" && url.scheme() != "https" {
+    parse_url_with_scheme(&full, target, ["http", "https"])
+}
+
+/// Parses `url` and checks it has one of `schemes` and a host; errors quote `target` as the
+/// user wrote it. Shared by the http and websocket probers.
+pub fn parse_url_with_scheme(url: &str, target: &str, schemes: [&str; 2]) -> Result<Url, String> {
+    let url = Url::parse(url).map_err(|e| format!("Could not parse target URL {target:?}: {e}"))?;
+    if !schemes.contains(&url.scheme()) {
         return Err(format!(
-            "Could not parse target URL {target:?}: scheme {:?} is not http or https",
-            url.scheme()
+            "Could not parse target URL {target:?}: scheme {:?} is not {} or {}",
+            url.scheme(),
+            schemes[0],
+            schemes[1]
         ));
     }
     if url.host_str().is_none_or(str::is_empty) {

@@ -41,18 +41,7 @@ impl Prober for WebsocketProber {
 }
 
 fn parse_target(target: &str) -> Result<Url, String> {
-    let url =
-        Url::parse(target).map_err(|e| format!("Could not parse target URL {target:?}: {e}"))?;
-    if url.scheme() != "ws" && url.scheme() != "wss" {
-        return Err(format!(
-            "Could not parse target URL {target:?}: scheme {:?} is not ws or wss",
-            url.scheme()
-        ));
-    }
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err(format!("Could not parse target URL {target:?}: no host"));
-    }
-    Ok(url)
+    crate::http::parse_url_with_scheme(target, target, ["ws", "wss"])
 }
 
 #[derive(Default)]
