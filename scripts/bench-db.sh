@@ -28,31 +28,8 @@ echo "Building watchkeeper-db (release)..." >&2
 cargo build --release -q -p watchkeeper-db
 OURS=target/release/watchkeeper-db
 
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-wait_http() { # url
-    for _ in $(seq 1 100); do
-        curl -sf -o /dev/null "$1" && return 0
-        sleep 0.1
-    done
-    echo "bench-db.sh: $1 did not come up" >&2
-    return 1
-}
-
-cpu_ticks() { # pid -> utime+stime in clock ticks
-    awk '{print $14 + $15}' "/proc/$1/stat"
-}
+# shellcheck source=scripts/lib/bench-common.sh
+source scripts/lib/bench-common.sh  # the script has cd-ed to the repository root
 
 status_kb() { # pid field
     awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status"
