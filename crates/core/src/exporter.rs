@@ -5,10 +5,12 @@
 //! gate, deadlines, encoding, reload and shutdown — is shared here.
 
 use crate::cli::WebArgs;
+use crate::coalesce::{CollectedPage, ScrapeCoalescer};
 use crate::collector::CollectorRunner;
 use crate::config::Reloadable;
+use crate::deadline::ScrapeDeadline;
 use crate::deadline::{ScrapeTimeout, SCRAPE_TIMEOUT_HEADER};
-use crate::exposition::{accepts_gzip, encode, gzip, Format};
+use crate::exposition::{accepts_gzip, Format};
 use crate::listen::ListenAddress;
 use crate::metrics::MetricSet;
 use crate::page::{html_escape, Page, PageResponse};
@@ -182,6 +184,7 @@ impl Exporter {
             bcrypt_gate: Semaphore::new(1),
             connections: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
             reload_lock: std::sync::Mutex::new(()),
+            coalescer: ScrapeCoalescer::new(),
         });
 
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -267,12 +270,28 @@ struct ServerState {
     connections: Arc<Semaphore>,
     /// SIGHUP and `POST /-/reload` must not interleave.
     reload_lock: std::sync::Mutex<()>,
+    /// Concurrent `/metrics` requests share one collection.
+    coalescer: ScrapeCoalescer,
 }
 
 /// Open connections one exporter accepts; far above any real scrape load.
 const MAX_CONNECTIONS: usize = 1024;
 
 impl ServerState {
+    /// One collection: every collector, then the exporter's own metrics.
+    async fn collect(&self, deadline: ScrapeDeadline) -> MetricSet {
+        let mut set = match &self.runner {
+            Some(r) => r.scrape(deadline).await,
+            None => MetricSet::new(),
+        };
+        add_build_info(&self.prefix, &mut set);
+        if self.reloadable.is_some() || self.web_config_file.is_some() {
+            add_reload_status(&self.prefix, &self.reload_status, &mut set);
+        }
+        add_process_metrics(&mut set);
+        set
+    }
+
     fn security(&self) -> Arc<WebSecurity> {
         match self.security.read() {
             Ok(s) => Arc::clone(&s),
@@ -658,38 +677,44 @@ async fn metrics(state: &Arc<ServerState>, req: &Request<Incoming>) -> Response<
         },
         None => None,
     };
-    let deadline = state
+    let budget = state
         .scrape_timeout
-        .deadline(header_str(req, SCRAPE_TIMEOUT_HEADER), None);
-    let mut set = match &state.runner {
-        Some(r) => r.scrape(deadline).await,
-        None => MetricSet::new(),
+        .budget(header_str(req, SCRAPE_TIMEOUT_HEADER), None);
+    let collecting = Arc::clone(state);
+    let page = state
+        .coalescer
+        .page(budget, move |deadline| async move {
+            collecting.collect(deadline).await
+        })
+        .await;
+    let Some(page) = page else {
+        return text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "The collection ended without a page; see the exporter's log.",
+        );
     };
-    add_build_info(&state.prefix, &mut set);
-    if state.reloadable.is_some() || state.web_config_file.is_some() {
-        add_reload_status(&state.prefix, &state.reload_status, &mut set);
-    }
-    add_process_metrics(&mut set);
-    encoded(state, req, &set)
+    page_response(state, req, &page)
 }
 
-fn encoded(state: &ServerState, req: &Request<Incoming>, set: &MetricSet) -> Response<Full<Bytes>> {
+/// The page in the format and encoding the request asks for.
+fn page_response(
+    state: &ServerState,
+    req: &Request<Incoming>,
+    page: &CollectedPage,
+) -> Response<Full<Bytes>> {
     let format = match Format::negotiate(header_str(req, "accept")) {
         Format::OpenMetrics if !state.openmetrics => Format::Text,
         f => f,
     };
-    let body = encode(set, format);
-    if accepts_gzip(header_str(req, "accept-encoding")) {
-        if let Ok(z) = gzip(body.as_bytes()) {
-            let mut r = respond(StatusCode::OK, format.content_type(), z);
-            r.headers_mut().insert(
-                header::CONTENT_ENCODING,
-                header::HeaderValue::from_static("gzip"),
-            );
-            return r;
-        }
+    let (body, gzipped) = page.body(format, accepts_gzip(header_str(req, "accept-encoding")));
+    let mut r = respond(StatusCode::OK, format.content_type(), body);
+    if gzipped {
+        r.headers_mut().insert(
+            header::CONTENT_ENCODING,
+            header::HeaderValue::from_static("gzip"),
+        );
     }
-    respond(StatusCode::OK, format.content_type(), body)
+    r
 }
 
 async fn probe(
@@ -717,7 +742,7 @@ async fn probe(
         .is_some_and(|d| d.eq_ignore_ascii_case("true"));
     match prober.probe(q).await {
         Ok(report) if debug => text(StatusCode::OK, report.debug_text()),
-        Ok(report) => encoded(state, req, &report.metrics),
+        Ok(report) => page_response(state, req, &CollectedPage::new(report.metrics)),
         Err(rejection) => text(StatusCode::BAD_REQUEST, rejection.0),
     }
 }

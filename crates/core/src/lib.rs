@@ -18,6 +18,7 @@ pub use metrics::{Family, LabelSet, MetricSet, MetricType};
 pub mod base64;
 pub mod certificate;
 pub mod cli;
+pub mod coalesce;
 pub mod config;
 pub mod exporter;
 pub mod listen;
