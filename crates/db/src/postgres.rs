@@ -17,8 +17,18 @@ use watchkeeper_core::{BoxFuture, ScrapeDeadline};
 /// The PostgreSQL engine of one target.
 pub struct Postgres {
     config: tokio_postgres::Config,
+    /// Set when `tls.server_name` differs from the host: the host is then only dialled, and the
+    /// certificate is checked against this name (libpq's `host` + `hostaddr`).
+    tls_name: Option<TlsName>,
     tls: Option<Arc<rustls::ClientConfig>>,
     sizes: Mutex<SizeCache>,
+}
+
+/// Where to connect when the certificate name differs from the address.
+struct TlsName {
+    host: String,
+    port: u16,
+    server_name: String,
 }
 
 /// An open session. Dropping it stops the connection task at once, so a session stuck on a
@@ -38,9 +48,21 @@ impl Postgres {
     /// The engine for a resolved target (`tls` already built from the target's options).
     pub fn new(target: &Resolved, tls: Option<Arc<rustls::ClientConfig>>) -> Self {
         let t = &target.config;
+        let tls_name = t
+            .tls
+            .as_ref()
+            .and_then(|o| o.server_name.clone())
+            .filter(|name| tls.is_some() && *name != t.host)
+            .map(|server_name| TlsName {
+                host: t.host.clone(),
+                port: target.port,
+                server_name,
+            });
         let mut config = tokio_postgres::Config::new();
+        if tls_name.is_none() {
+            config.host(&t.host);
+        }
         config
-            .host(&t.host)
             .port(target.port)
             .user(t.user.as_deref().unwrap_or("postgres"))
             .dbname(t.database.as_deref().unwrap_or("postgres"))
@@ -57,6 +79,7 @@ impl Postgres {
         }
         Self {
             config,
+            tls_name,
             tls,
             sizes: Mutex::new(SizeCache::default()),
         }
@@ -458,6 +481,27 @@ async fn collect_archiver(c: &Client, out: &mut Out) -> Result<(), DbError> {
     Ok(())
 }
 
+impl Postgres {
+    /// With a distinct `tls.server_name`: the config for this connect, one `host` (the name to
+    /// verify) per resolved address of the real host. `None` uses the config as built.
+    async fn dial_config(&self) -> Result<Option<tokio_postgres::Config>, DbError> {
+        let Some(n) = &self.tls_name else {
+            return Ok(None);
+        };
+        let addrs = tokio::net::lookup_host((n.host.as_str(), n.port))
+            .await
+            .map_err(|e| DbError::Connect(format!("resolving {}: {e}", n.host)))?;
+        let mut config = self.config.clone();
+        for addr in addrs {
+            config.host(&n.server_name).hostaddr(addr.ip());
+        }
+        if config.get_hostaddrs().is_empty() {
+            return Err(DbError::Connect(format!("{} has no address", n.host)));
+        }
+        Ok(Some(config))
+    }
+}
+
 impl Engine for Postgres {
     type Conn = PgConn;
 
@@ -470,8 +514,10 @@ impl Engine for Postgres {
             let (client, task) = match &self.tls {
                 Some(tls) => {
                     let tls = tokio_postgres_rustls::MakeRustlsConnect::new((**tls).clone());
-                    let (client, conn) = self
-                        .config
+                    let config = self.dial_config().await?;
+                    let (client, conn) = config
+                        .as_ref()
+                        .unwrap_or(&self.config)
                         .connect(tls)
                         .await
                         .map_err(|e| classify(e, true))?;

@@ -1,4 +1,4 @@
-//! TLS to Redis with certificates generated in the test: trusted CA -> up, untrusted -> down.
+//! TLS to PostgreSQL, MariaDB and Redis with certificates generated in the test: trusted CA -> up, untrusted -> down.
 
 mod common;
 use common::*;
@@ -22,11 +22,14 @@ fn pki() -> Pki {
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
     let server_key = KeyPair::generate().unwrap();
-    let server_cert =
-        CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-            .unwrap()
-            .signed_by(&server_key, &ca)
-            .unwrap();
+    let server_cert = CertificateParams::new(vec![
+        "localhost".to_string(),
+        "127.0.0.1".to_string(),
+        "db.internal".to_string(),
+    ])
+    .unwrap()
+    .signed_by(&server_key, &ca)
+    .unwrap();
     let mut other_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     other_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     let other = CertifiedIssuer::self_signed(other_params, KeyPair::generate().unwrap()).unwrap();
@@ -76,6 +79,22 @@ async fn postgres_over_tls_is_up_only_with_the_right_ca() {
     password_env: WK_TLS_PG_PW
     tls:
       ca_file: {d}/other-ca.pem
+  - name: by_server_name
+    kind: postgres
+    host: localhost
+    port: {p}
+    password_env: WK_TLS_PG_PW
+    tls:
+      ca_file: {d}/ca.pem
+      server_name: db.internal
+  - name: wrong_server_name
+    kind: postgres
+    host: localhost
+    port: {p}
+    password_env: WK_TLS_PG_PW
+    tls:
+      ca_file: {d}/ca.pem
+      server_name: elsewhere.internal
 ",
         p = server.port
     );
@@ -95,6 +114,20 @@ async fn postgres_over_tls_is_up_only_with_the_right_ca() {
         "the session is not TLS"
     );
     assert_eq!(m.must("pg_up", &[("target", "untrusted")]), 0.0);
+    // tls.server_name is the name the certificate is checked against, not the host dialled.
+    assert_eq!(
+        m.must("pg_up", &[("target", "by_server_name")]),
+        1.0,
+        "log:\n{}",
+        exporter.logs()
+    );
+    assert_eq!(m.must("pg_up", &[("target", "wrong_server_name")]), 0.0);
+    assert!(
+        exporter.logs().contains("elsewhere.internal")
+            || exporter.logs().contains("NotValidForName"),
+        "the log says why wrong_server_name is down:\n{}",
+        exporter.logs()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
