@@ -108,7 +108,7 @@ pub struct CustomQueryConfig {
     /// Help text of the resulting metrics.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub help: Option<String>,
-    /// The SQL text.
+    /// The SQL text; for Redis targets a Lua script run with `EVAL` (see the crate README).
     pub query: String,
     /// Columns whose (text) values become labels.
     #[serde(default)]
@@ -263,12 +263,6 @@ impl Config {
                             format!("{at}.database: a Redis database is a number, got {db:?}"),
                         ));
                     }
-                }
-                if !t.custom_queries.is_empty() {
-                    return Err((
-                        field("custom_queries"),
-                        format!("{at}.custom_queries: not supported for kind redis"),
-                    ));
                 }
             }
             if let Some(tls) = &t.tls {

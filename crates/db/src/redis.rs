@@ -1,11 +1,11 @@
 //! Redis: metrics named as redis_exporter names them (`redis_` prefix), from `INFO ALL`.
 
 use crate::config::Resolved;
-use crate::engine::{unix_now, within, CollectorOutcome, DbError, Engine, Out, Row};
+use crate::engine::{unix_now, within, Cell, CollectorOutcome, DbError, Engine, Out, Row};
 use redis::aio::MultiplexedConnection;
 use redis::{
     AsyncConnectionConfig, Client, ConnectionAddr, ConnectionInfo, ErrorKind, RedisConnectionInfo,
-    RedisError,
+    RedisError, Value,
 };
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -453,22 +453,172 @@ impl Engine for Redis {
 
     fn query<'a>(
         &'a self,
-        _conn: &'a mut MultiplexedConnection,
-        _sql: &'a str,
-        _limit: usize,
+        conn: &'a mut MultiplexedConnection,
+        script: &'a str,
+        limit: usize,
     ) -> BoxFuture<'a, Result<(Vec<Row>, bool), DbError>> {
-        // The config refuses custom queries for Redis targets, so this is never reached.
-        Box::pin(async {
-            Err(DbError::Query(
-                "custom queries are not supported for Redis".into(),
-            ))
+        Box::pin(async move {
+            // A Redis "query" is a Lua script, run with no keys; see `script_rows`.
+            let reply: Value = redis::cmd("EVAL")
+                .arg(script)
+                .arg(0)
+                .query_async(conn)
+                .await
+                .map_err(|e| {
+                    let detail = script_error(&e);
+                    match classify(e, false) {
+                        DbError::Query(_) => DbError::Query(detail),
+                        other => other,
+                    }
+                })?;
+            script_rows(reply, limit).map_err(DbError::Query)
         })
+    }
+}
+
+/// A failed script's message: Redis' own words (the Lua error), which name no secret.
+fn script_error(e: &RedisError) -> String {
+    match e.detail() {
+        Some(detail) => format!("script: {detail}"),
+        None => format!("script: {}", e.kind_description()),
+    }
+}
+
+/// The rows of a custom query's script reply. A script returns one row as a flat array of
+/// column names and values (`{"queue", "mail", "waiting", 3}`), or several rows as an array
+/// of such arrays. Lua numbers arrive as integers (Redis truncates them), so fractions must
+/// be returned as strings (`tostring(x)`); a nil or empty reply is no rows.
+pub fn script_rows(reply: Value, limit: usize) -> Result<(Vec<Row>, bool), String> {
+    let items = match reply {
+        Value::Nil => return Ok((Vec::new(), false)),
+        Value::Array(items) => items,
+        Value::Map(pairs) => {
+            let flat = pairs.into_iter().flat_map(|(k, v)| [k, v]).collect();
+            vec![Value::Array(flat)]
+        }
+        other => {
+            return Err(format!(
+                "the script returned {}, not an array of column names and values",
+                kind_of(&other)
+            ))
+        }
+    };
+    let nested = !items.is_empty() && items.iter().all(|v| matches!(v, Value::Array(_)));
+    let raw_rows: Vec<Vec<Value>> = if nested {
+        items
+            .into_iter()
+            .filter_map(|v| match v {
+                Value::Array(row) => Some(row),
+                _ => None,
+            })
+            .collect()
+    } else if items.is_empty() {
+        Vec::new()
+    } else {
+        vec![items]
+    };
+    let more = raw_rows.len() > limit;
+    let mut rows = Vec::with_capacity(raw_rows.len().min(limit));
+    for (n, raw) in raw_rows.into_iter().take(limit).enumerate() {
+        if raw.len() % 2 != 0 {
+            return Err(format!(
+                "row {n} has {} items; a row alternates column names and values",
+                raw.len()
+            ));
+        }
+        let mut row = Row::with_capacity(raw.len() / 2);
+        let mut it = raw.into_iter();
+        while let (Some(name), Some(value)) = (it.next(), it.next()) {
+            let Some(Cell::Text(name)) = cell(name) else {
+                return Err(format!("row {n}: a column name must be a string"));
+            };
+            let Some(value) = cell(value) else {
+                return Err(format!("row {n}: column {name:?} holds a nested value"));
+            };
+            row.push((name, value));
+        }
+        rows.push(row);
+    }
+    Ok((rows, more))
+}
+
+/// A scalar reply as a cell; `None` for nested values.
+fn cell(v: Value) -> Option<Cell> {
+    Some(match v {
+        Value::Nil => Cell::Null,
+        Value::Int(i) => Cell::Number(i as f64),
+        Value::Double(d) => Cell::Number(d),
+        Value::Boolean(b) => Cell::Number(if b { 1.0 } else { 0.0 }),
+        Value::BulkString(b) => Cell::Text(String::from_utf8_lossy(&b).into_owned()),
+        Value::SimpleString(s) => Cell::Text(s),
+        Value::VerbatimString { text, .. } => Cell::Text(text),
+        Value::Okay => Cell::Text("OK".into()),
+        _ => return None,
+    })
+}
+
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Int(_) => "an integer",
+        Value::BulkString(_) | Value::SimpleString(_) | Value::VerbatimString { .. } => "a string",
+        Value::Okay => "OK",
+        Value::Double(_) => "a number",
+        Value::Boolean(_) => "a boolean",
+        _ => "an unsupported reply",
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn text(s: &str) -> Value {
+        Value::BulkString(s.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn script_replies_become_rows() {
+        // One flat row.
+        let (rows, more) = script_rows(
+            Value::Array(vec![
+                text("queue"),
+                text("mail"),
+                text("waiting"),
+                Value::Int(3),
+            ]),
+            10,
+        )
+        .unwrap();
+        assert!(!more);
+        assert_eq!(
+            rows,
+            vec![vec![
+                ("queue".to_string(), Cell::Text("mail".into())),
+                ("waiting".to_string(), Cell::Number(3.0)),
+            ]]
+        );
+        // Nested rows, cut at the limit.
+        let row = |n| Value::Array(vec![text("n"), Value::Int(n)]);
+        let (rows, more) = script_rows(Value::Array(vec![row(1), row(2), row(3)]), 2).unwrap();
+        assert!(more);
+        assert_eq!(rows.len(), 2);
+        // Nothing.
+        assert_eq!(script_rows(Value::Nil, 5).unwrap().0.len(), 0);
+        assert_eq!(script_rows(Value::Array(vec![]), 5).unwrap().0.len(), 0);
+    }
+
+    #[test]
+    fn malformed_script_replies_are_errors_not_samples() {
+        assert!(script_rows(Value::Int(3), 5)
+            .unwrap_err()
+            .contains("an integer"));
+        let odd = Value::Array(vec![text("a"), Value::Int(1), text("b")]);
+        assert!(script_rows(odd, 5).unwrap_err().contains("3 items"));
+        let numeric_name = Value::Array(vec![Value::Int(1), Value::Int(1)]);
+        assert!(script_rows(numeric_name, 5)
+            .unwrap_err()
+            .contains("column name must be a string"));
+    }
 
     #[test]
     fn info_fields_become_redis_exporter_metrics() {

@@ -14,7 +14,6 @@ const CASES: &[(&str, &str)] = &[
     ("missing_password_file.yml", "missing_password_file.yml:4:20: targets[0] (a).password_file: cannot read does-not-exist.txt: No such file or directory (os error 2)"),
     ("pool_size_zero.yml", "pool_size_zero.yml:4:16: targets[0] (a).pool_size: 0 is out of range 1..=16"),
     ("port_out_of_range.yml", "port_out_of_range.yml:4:11: port 70000 is out of range 1..=65535"),
-    ("redis_custom_query.yml", "redis_custom_query.yml:5:7: targets[0] (a).custom_queries: not supported for kind redis"),
     ("redis_database_not_number.yml", "redis_database_not_number.yml:4:15: targets[0] (a).database: a Redis database is a number, got \"cache\""),
     ("tls_missing_ca.yml", "tls_missing_ca.yml:5:7: targets[0] (a).tls: tls_config.ca_file: /nonexistent/ca.pem: /nonexistent/ca.pem: I/O error: No such file or directory (os error 2)"),
     ("two_password_sources.yml", "two_password_sources.yml:5:19: targets[0] (a): set only one of password_file and password_env"),

@@ -81,6 +81,98 @@ async fn postgres_custom_queries_obey_row_limit_timeout_and_columns() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn redis_custom_queries_are_lua_scripts_whose_rows_become_gauges() {
+    let s = redis();
+    if !available("Redis", &s) {
+        return;
+    }
+    let queue = unique("wk_queue");
+    let client = ::redis::Client::open(format!("redis://{}:{}/0", s.host, s.port)).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = ::redis::cmd("RPUSH")
+        .arg(&queue)
+        .arg(&["a", "b", "c"][..])
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let cfg = format!(
+        "targets:
+  - name: cache
+    kind: redis
+    host: {host}
+    port: {port}
+    custom_queries:
+      - name: app_queue
+        help: Jobs waiting per queue.
+        query: \"return {{{{'queue', 'mail', 'waiting', redis.call('LLEN', '{queue}')}}}}\"
+        labels: [queue]
+        values: [waiting]
+      - name: app_ratio
+        query: \"return {{'ratio', tostring(0.25)}}\"
+        values: [ratio]
+      - name: app_rows
+        query: \"return {{{{'item', 'a', 'n', 1}}, {{'item', 'b', 'n', 2}}, {{'item', 'c', 'n', 3}}}}\"
+        labels: [item]
+        values: [n]
+        row_limit: 2
+      - name: app_broken
+        query: \"return redis.call('NOSUCHCOMMAND')\"
+        values: [v]
+",
+        host = s.host,
+        port = s.port,
+    );
+    let exporter = Exporter::start(&cfg, &[]);
+    let m = exporter.scrape().await;
+    assert_eq!(
+        m.must("redis_up", &[("target", "cache")]),
+        1.0,
+        "{}",
+        exporter.logs()
+    );
+    assert_eq!(
+        m.must(
+            "app_queue_waiting",
+            &[("target", "cache"), ("queue", "mail")]
+        ),
+        3.0
+    );
+    assert!(m
+        .0
+        .contains("# HELP app_queue_waiting Jobs waiting per queue."));
+    assert_eq!(m.must("app_ratio_ratio", &[("target", "cache")]), 0.25);
+    assert_eq!(m.must("app_rows_n", &[("item", "b")]), 2.0);
+    assert_eq!(
+        m.get("app_rows_n", &[("item", "c")]),
+        None,
+        "row_limit 2 ignored"
+    );
+    for (q, ok) in [
+        ("app_queue", 1.0),
+        ("app_ratio", 1.0),
+        ("app_rows", 1.0),
+        ("app_broken", 0.0),
+    ] {
+        assert_eq!(
+            m.must("redis_custom_query_success", &[("query", q)]),
+            ok,
+            "{q}: {}",
+            exporter.logs()
+        );
+    }
+    assert!(
+        exporter.log_shows("NOSUCHCOMMAND") || exporter.log_shows("nknown"),
+        "{}",
+        exporter.logs()
+    );
+    let _: () = ::redis::cmd("DEL")
+        .arg(&queue)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn mysql_custom_query_rows_become_samples() {
     let s = mysql();
     if !available("MariaDB", &s) || !s.password.is_empty() {
