@@ -7,6 +7,7 @@ use crate::deadline::ScrapeDeadline;
 use crate::metrics::{MetricSet, MetricType};
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -118,6 +119,30 @@ impl<C: BlockingCollector> Collector for Blocking<C> {
     }
 }
 
+/// Results of the blocking collectors of one scrape, filled by the blocking thread.
+#[derive(Default)]
+struct BlockingBatch {
+    done: std::sync::Mutex<Vec<Outcome>>,
+    /// Set by the scrape once it stops waiting.
+    abandoned: AtomicBool,
+}
+
+/// One collector's result and how long it took, by collector index.
+type Outcome = (usize, Result<MetricSet, CollectError>, f64);
+
+impl BlockingBatch {
+    fn push(&self, outcome: Outcome) {
+        self.done
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(outcome);
+    }
+
+    fn take(&self) -> Vec<Outcome> {
+        std::mem::take(&mut *self.done.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
 /// Start times of the collections of one collector that are in progress.
 #[derive(Debug, Default)]
 struct InFlight(std::sync::Mutex<Vec<Instant>>);
@@ -204,11 +229,20 @@ impl CollectorRunner {
             .collect();
         // A run older than a whole scrape budget is not slow, it is hung.
         let hung_after = deadline.remaining();
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        // Results are handed over in one batch with one wake-up at the end: a channel send per
+        // collector woke the scrape task ~20 times per scrape, which cost more than the reads.
+        // On the deadline the scrape takes whatever is done and tells the thread to stop.
+        let batch = Arc::new(BlockingBatch::default());
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
         let expected_blocking = blocking.len();
         if !blocking.is_empty() {
+            let batch = Arc::clone(&batch);
             tokio::task::spawn_blocking(move || {
                 for (i, c, in_flight) in blocking {
+                    if batch.abandoned.load(Ordering::Relaxed) {
+                        // The scrape gave up (deadline); do not keep reading for nobody.
+                        return;
+                    }
                     let t = Instant::now();
                     // A collector still stuck in an earlier scrape's read is skipped, so a hung
                     // read costs a bounded number of blocked threads, not one more per scrape.
@@ -224,22 +258,17 @@ impl CollectorRunner {
                         in_flight.end(t);
                         r
                     };
-                    if tx.send((i, r, t.elapsed().as_secs_f64())).is_err() {
-                        // The scrape gave up (deadline); do not keep reading for nobody.
-                        return;
-                    }
+                    batch.push((i, r, t.elapsed().as_secs_f64()));
                 }
+                let _ = done_tx.send(());
             });
         }
         let receive_blocking = async {
-            let mut got = Vec::with_capacity(expected_blocking);
-            while got.len() < expected_blocking {
-                match deadline.run(rx.recv()).await {
-                    Some(Some(item)) => got.push(item),
-                    _ => break,
-                }
+            if expected_blocking > 0 {
+                let _ = deadline.run(done_rx).await;
             }
-            got
+            batch.abandoned.store(true, Ordering::Relaxed);
+            batch.take()
         };
         let runs = self
             .collectors

@@ -148,12 +148,9 @@ fn write_samples(out: &mut String, fam: &Family, name: &str, extra_suffix: &str)
 
 fn escape_help(out: &mut String, help: &str, quote: bool) {
     // Almost every help text needs no escaping; check once instead of pushing char by char.
-    let special: &[char] = if quote {
-        &['\\', '\n', '"']
-    } else {
-        &['\\', '\n']
-    };
-    if !help.contains(special) {
+    // A byte scan: `str::contains(&[char])` goes through the generic char searcher.
+    let special = |b: &u8| *b == b'\\' || *b == b'\n' || (quote && *b == b'"');
+    if !help.as_bytes().iter().any(special) {
         out.push_str(help);
         return;
     }

@@ -5,7 +5,9 @@
 //! because both formats use the same label syntax and a set is encoded at least once.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::hash::{BuildHasherDefault, Hasher};
 
 /// The type of a metric family, as declared on its `# TYPE` line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,7 +137,12 @@ fn push_label(out: &mut String, name: &str, value: &str) {
 
 /// Escapes a label value for both text formats: backslash, double quote and newline.
 pub fn escape_label_value(out: &mut String, value: &str) {
-    if !value.contains(['\\', '"', '\n']) {
+    // A byte scan: `str::contains` with a char array goes through the generic char searcher.
+    if !value
+        .as_bytes()
+        .iter()
+        .any(|b| matches!(b, b'\\' | b'"' | b'\n'))
+    {
         out.push_str(value);
         return;
     }
@@ -146,6 +153,34 @@ pub fn escape_label_value(out: &mut String, value: &str) {
             '\n' => out.push_str("\\n"),
             c => out.push(c),
         }
+    }
+}
+
+/// FNV-1a of a family name.
+fn name_hash(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// A hasher for keys that already are hashes (`u64` from [`name_hash`]).
+#[derive(Default)]
+struct PrehashedKey(u64);
+
+impl Hasher for PrehashedKey {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is used by `HashMap<u64, _>`; anything else still hashes correctly.
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
     }
 }
 
@@ -214,18 +249,26 @@ impl MetricSet {
     /// Moves every family of every set into this one, merging families with the same name
     /// (one hash lookup per family, however many sets there are).
     pub fn merge_all(&mut self, others: impl IntoIterator<Item = MetricSet>) {
-        let mut index: std::collections::HashMap<Cow<'static, str>, usize> = self
-            .families
-            .iter()
-            .enumerate()
-            .map(|(i, f)| (f.name.clone(), i))
-            .collect();
+        // Keyed by a hash of the name rather than the name itself: no name is cloned, and FNV
+        // over a short name costs a fraction of SipHash. A 64-bit collision between two
+        // different names is checked for and falls back to a linear search.
+        let mut index: HashMap<u64, usize, BuildHasherDefault<PrehashedKey>> =
+            HashMap::with_capacity_and_hasher(self.families.len() + 64, Default::default());
+        for (i, f) in self.families.iter().enumerate() {
+            index.entry(name_hash(&f.name)).or_insert(i);
+        }
         for other in others {
             for fam in other.families {
-                match index.get(&fam.name) {
-                    Some(&i) => self.families[i].samples.extend(fam.samples),
+                let h = name_hash(&fam.name);
+                let at = match index.get(&h) {
+                    Some(&i) if self.families[i].name == fam.name => Some(i),
+                    Some(_) => self.families.iter().position(|f| f.name == fam.name),
+                    None => None,
+                };
+                match at {
+                    Some(i) => self.families[i].samples.extend(fam.samples),
                     None => {
-                        index.insert(fam.name.clone(), self.families.len());
+                        index.entry(h).or_insert(self.families.len());
                         self.families.push(fam);
                     }
                 }
