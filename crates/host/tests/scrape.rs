@@ -141,6 +141,8 @@ fn network_and_disk_counters_match_proc_and_sys() {
         .and_then(|r| r.split_whitespace().next())
         .and_then(|v| v.parse().ok())
         .expect("lo in /proc/net/dev");
+    // Read before the scrape: counters only grow, so the scrape must see at least these.
+    let before_disks = proc_file("diskstats");
     let ours = start_ours(&[
         "--collector.disable-defaults",
         "--collector.netdev",
@@ -171,7 +173,7 @@ fn network_and_disk_counters_match_proc_and_sys() {
     // Every whole disk in /proc/diskstats that is not excluded by default is reported.
     let excluded =
         regex::Regex::new(watchkeeper_host::options::DEFAULT_DISKSTATS_DEVICE_EXCLUDE).unwrap();
-    for line in proc_file("diskstats").lines() {
+    for line in before_disks.lines() {
         let f: Vec<&str> = line.split_whitespace().collect();
         let name = f[2];
         let found = m.values("node_disk_reads_completed_total", &[("device", name)]);

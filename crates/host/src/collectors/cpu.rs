@@ -214,7 +214,7 @@ fn column_name(i: usize) -> &'static str {
 }
 
 fn read_uint(path: &Path) -> Option<u64> {
-    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+    super::procfile::read_whole(path).ok()?.trim().parse().ok()
 }
 
 impl BlockingCollector for CpuCollector {

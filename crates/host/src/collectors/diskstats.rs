@@ -205,7 +205,7 @@ const FAMILIES: &[FieldFamily] = &[
 /// Reads udev's record of a block device (`E:KEY=value` lines); empty when absent.
 fn udev_properties(opts: &DiskstatsOptions, major: u32, minor: u32) -> HashMap<String, String> {
     let path = opts.udev_data.join(format!("b{major}:{minor}"));
-    let Ok(text) = std::fs::read_to_string(&path) else {
+    let Ok(text) = super::procfile::read_whole(&path) else {
         return HashMap::new();
     };
     parse_udev(&text)
@@ -243,8 +243,7 @@ impl BlockingCollector for DiskstatsCollector {
 
     fn collect(&self, out: &mut MetricSet) -> Result<(), CollectError> {
         let path = self.paths.proc("diskstats");
-        let text =
-            std::fs::read_to_string(&path).map_err(|e| CollectError::io(path.display(), e))?;
+        let text = super::procfile::read(&path)?;
         let lines = parse_diskstats(&text).map_err(|d| CollectError::parse(path.display(), d))?;
         let disks: Vec<&DiskLine> = lines
             .iter()

@@ -318,11 +318,11 @@ impl FilesystemCollector {
 
     fn read_mounts(&self) -> Result<Vec<Mount>, CollectError> {
         let primary = self.paths.proc("1/mounts");
-        let text = match std::fs::read_to_string(&primary) {
+        let text = match super::procfile::read_whole(&primary) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let fallback = self.paths.proc("mounts");
-                std::fs::read_to_string(&fallback)
+                super::procfile::read_whole(&fallback)
                     .map_err(|e| CollectError::io(fallback.display(), e))?
             }
             Err(e) => return Err(CollectError::io(primary.display(), e)),

@@ -159,7 +159,7 @@ impl BlockingCollector for MdadmCollector {
 
     fn collect(&self, out: &mut MetricSet) -> Result<(), CollectError> {
         let path = self.paths.proc("mdstat");
-        let text = match std::fs::read_to_string(&path) {
+        let text = match super::procfile::read_whole(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(CollectError::io(path.display(), e)),

@@ -178,8 +178,7 @@ impl BlockingCollector for NetdevCollector {
 
     fn collect(&self, out: &mut MetricSet) -> Result<(), CollectError> {
         let path = self.paths.proc("net/dev");
-        let text =
-            std::fs::read_to_string(&path).map_err(|e| CollectError::io(path.display(), e))?;
+        let text = super::procfile::read(&path)?;
         let lines = parse_net_dev(&text).map_err(|d| CollectError::parse(path.display(), d))?;
         let devices: Vec<&NetDevLine> = lines
             .iter()
