@@ -300,7 +300,6 @@ impl Module {
                     h.fail_if_body_json_not_matches_cel.is_some(),
                     "fail_if_body_json_not_matches_cel",
                 );
-                flag(h.compression == "br", "compression: br");
                 flag(
                     h.proxy_url
                         .as_deref()
@@ -584,7 +583,7 @@ pub struct HttpProbe {
     /// Most bytes of (uncompressed) body read; 0 means no limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body_size_limit: Option<ByteSize>,
-    /// Decompress the body with this algorithm (gzip, deflate, identity).
+    /// Decompress the body with this algorithm (gzip, br, deflate, identity).
     #[serde(
         default,
         skip_serializing_if = "String::is_empty",

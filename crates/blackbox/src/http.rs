@@ -739,7 +739,7 @@ async fn read_body(
     let (parts, mut incoming) = resp.into_parts();
     let started = Instant::now();
     let mut raw: Vec<u8> = Vec::new();
-    let decompress = matches!(cfg.compression.as_str(), "gzip" | "deflate");
+    let decompress = matches!(cfg.compression.as_str(), "gzip" | "deflate" | "br");
     let result = loop {
         match incoming.frame().await {
             None => break Ok(()),
@@ -769,10 +769,11 @@ async fn read_body(
     let bytes = if decompress {
         let max = limit.unwrap_or(u64::MAX);
         let mut out = Vec::new();
-        let reader: Box<dyn std::io::Read> = if cfg.compression == "gzip" {
-            Box::new(flate2::read::GzDecoder::new(&raw[..]))
-        } else {
-            Box::new(flate2::read::DeflateDecoder::new(&raw[..]))
+        let reader: Box<dyn std::io::Read> = match cfg.compression.as_str() {
+            "gzip" => Box::new(flate2::read::GzDecoder::new(&raw[..])),
+            // 4 KiB is the decoder's input buffer; the whole body is already in memory.
+            "br" => Box::new(brotli_decompressor::Decompressor::new(&raw[..], 4096)),
+            _ => Box::new(flate2::read::DeflateDecoder::new(&raw[..])),
         };
         reader
             .take(max.saturating_add(1))

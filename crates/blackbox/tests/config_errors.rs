@@ -130,13 +130,13 @@ fn blackbox_exporters_own_example_files_load_unchanged() {
 
 #[test]
 fn unsupported_options_load_and_are_listed_by_module() {
-    let text = "modules:\n  cel:\n    prober: http\n    http:\n      fail_if_body_json_not_matches_cel: body.ok\n  dot:\n    prober: dns\n    dns:\n      query_name: a.example\n      dns_over_tls: true\n  br:\n    prober: http\n    http:\n      compression: br\n";
+    let text = "modules:\n  cel:\n    prober: http\n    http:\n      fail_if_body_json_not_matches_cel: body.ok\n  dot:\n    prober: dns\n    dns:\n      query_name: a.example\n      dns_over_tls: true\n  eb:\n    prober: tcp\n    tcp:\n      query_response:\n        - expect_bytes: ab\n";
     let config = Config::parse(text, Path::new("blackbox.yml")).unwrap();
     assert_eq!(
         config.unsupported(),
         vec![
-            "module \"br\": http.compression: br is not supported".to_string(),
             "module \"cel\": http.fail_if_body_json_not_matches_cel is not supported".to_string(),
+            "module \"eb\": tcp.query_response[0].expect_bytes is not supported".to_string(),
         ]
     );
 }

@@ -96,6 +96,18 @@ modules:
       compression: gzip
       headers:
         Accept-Encoding: gzip
+  brotli:
+    prober: http
+    http:
+      preferred_ip_protocol: ip4
+      compression: br
+      fail_if_body_not_matches_regexp: ["line 199: .* goodbye"]
+  brotli_wants_hello:
+    prober: http
+    http:
+      preferred_ip_protocol: ip4
+      compression: br
+      fail_if_body_not_matches_regexp: ["hello"]
   vhost:
     prober: http
     http:
@@ -355,6 +367,40 @@ async fn gzip_bodies_are_measured_uncompressed() {
     m.assert_ok();
     assert_eq!(m.val("probe_http_uncompressed_body_length", ""), 10_000.0);
     assert!(m.val("probe_http_content_length", "") < 10_000.0);
+}
+
+#[tokio::test]
+async fn brotli_bodies_are_decoded_before_the_checks() {
+    let target = start_http().await;
+    let ex = TestExporter::start(MODULES).await;
+    let plain = include_bytes!("fixtures/brotli/body.txt");
+    let encoded = include_bytes!("fixtures/brotli/body.txt.br");
+    let m = ex.probe_ok("brotli", &format!("http://{target}/br")).await;
+    m.assert_ok();
+    assert_eq!(
+        m.val("probe_http_uncompressed_body_length", ""),
+        plain.len() as f64
+    );
+    assert_eq!(m.val("probe_http_content_length", ""), encoded.len() as f64);
+    // The regex sees the decoded text, so a word absent from it fails the probe.
+    let m = ex
+        .probe_ok("brotli_wants_hello", &format!("http://{target}/br"))
+        .await;
+    m.assert_failed("body_regex");
+    assert_eq!(m.val("probe_failed_due_to_regex", ""), 1.0);
+    // A damaged stream is a protocol failure, not a panic or a hang.
+    let (status, body) = ex
+        .probe(&format!(
+            "module=brotli&debug=true&target={}",
+            enc(&format!("http://{target}/br-corrupt"))
+        ))
+        .await;
+    assert_eq!(status, 200);
+    assert!(
+        body.contains("Failed to decompress response body"),
+        "{body}"
+    );
+    Metrics(body).assert_failed("protocol");
 }
 
 #[tokio::test]

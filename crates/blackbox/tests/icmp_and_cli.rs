@@ -211,7 +211,7 @@ fn config_check_exit_codes() {
 #[test]
 fn unsupported_options_are_a_startup_warning_not_an_error() {
     let (_dir, path) =
-        config_dir("modules:\n  br:\n    prober: http\n    http:\n      compression: br\n  http_2xx:\n    prober: http\n");
+        config_dir("modules:\n  eb:\n    prober: tcp\n    tcp:\n      query_response:\n        - expect_bytes: ab\n  http_2xx:\n    prober: http\n");
     let out = Command::new(BIN)
         .arg("--config.file")
         .arg(&path)
@@ -222,7 +222,7 @@ fn unsupported_options_are_a_startup_warning_not_an_error() {
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     // logfmt escapes the quotes of the message.
     assert!(
-        stderr.contains(r#"msg="module \"br\": http.compression: br is not supported; probes with this module will be answered with HTTP 400""#),
+        stderr.contains(r#"msg="module \"eb\": tcp.query_response[0].expect_bytes is not supported; probes with this module will be answered with HTTP 400""#),
         "{stderr}"
     );
 }

@@ -424,6 +424,21 @@ async fn route(req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
                 .body(full(gz))
                 .unwrap()
         }
+        // tests/fixtures/brotli/body.txt encoded with `brotli -q 11 -k body.txt`.
+        "/br" => Response::builder()
+            .header("Content-Encoding", "br")
+            .body(full(&include_bytes!("../fixtures/brotli/body.txt.br")[..]))
+            .unwrap(),
+        "/br-corrupt" => {
+            // The same stream with its middle cut out: the header is valid, the data is not.
+            let br = include_bytes!("../fixtures/brotli/body.txt.br");
+            let mut cut = br[..100].to_vec();
+            cut.extend_from_slice(&br[200..]);
+            Response::builder()
+                .header("Content-Encoding", "br")
+                .body(full(cut))
+                .unwrap()
+        }
         "/drip" => {
             // A byte every 100 ms, for a minute: a body that never finishes in time.
             let stream = futures_util::stream::unfold(0u32, |i| async move {
