@@ -164,6 +164,14 @@ async fn probe_inner(run: &mut ProbeRun<'_>, stats: &mut Stats) -> Result<(), Fa
     }
     configure(&socket, ip, cfg)
         .map_err(|e| Failure::new(FailureReason::Local, format!("setting socket options: {e}")))?;
+    // Raw IPv4 replies carry their IP header; everything else reports the hop limit only as
+    // ancillary data, which must be asked for. Without it the probe still works, as blackbox's
+    // does, just without probe_icmp_reply_hop_limit.
+    if !(ip.is_ipv4() && kind == Kind::Raw) {
+        if let Err(e) = crate::hop_limit::enable(&socket, ip.is_ipv4()) {
+            run.info(format!("Cannot read the reply hop limit: {e}"));
+        }
+    }
     // tokio's UdpSocket only issues send/recv on the descriptor, which is exactly what an ICMP
     // socket (datagram or raw) needs, and gives readiness without unsafe registration code.
     let std_socket: std::net::UdpSocket = socket.into();
@@ -340,7 +348,8 @@ fn checksum(data: &[u8]) -> u16 {
     !(sum as u16)
 }
 
-/// Waits for the echo reply to `seq`; returns the reply's TTL when the socket shows it.
+/// Waits for the echo reply to `seq`; returns the reply's hop limit (TTL) when known: from the
+/// IP header of a raw IPv4 socket, else from the ancillary data the socket was asked for.
 async fn wait_reply(
     fd: &tokio::net::UdpSocket,
     kind: Kind,
@@ -348,16 +357,22 @@ async fn wait_reply(
     id: u16,
     seq: u16,
 ) -> std::io::Result<Option<u8>> {
+    use std::os::fd::AsFd;
     let mut buf = [0u8; 2048];
     loop {
-        let n = fd.recv(&mut buf).await?;
-        if let Some(hop) = match_reply(&buf[..n], kind, v4, id, seq) {
-            return Ok(hop);
+        let (n, from_control) = fd
+            .async_io(tokio::io::Interest::READABLE, || {
+                crate::hop_limit::recv(fd.as_fd(), &mut buf)
+            })
+            .await?;
+        if let Some(from_header) = match_reply(&buf[..n], kind, v4, id, seq) {
+            return Ok(from_header.or(from_control));
         }
     }
 }
 
-/// `Some(ttl)` if `packet` is the reply we wait for.
+/// `Some(ttl)` if `packet` is the reply we wait for; the inner TTL is only known from a raw
+/// IPv4 socket's IP header.
 fn match_reply(packet: &[u8], kind: Kind, v4: bool, id: u16, seq: u16) -> Option<Option<u8>> {
     let (icmp, ttl) = if v4 && kind == Kind::Raw {
         let ihl = usize::from(packet.first()? & 0x0f) * 4;

@@ -11,6 +11,7 @@ pub mod dns;
 pub mod failure;
 pub mod grpc;
 pub mod history;
+mod hop_limit;
 pub mod http;
 pub mod icmp;
 pub mod oauth2;

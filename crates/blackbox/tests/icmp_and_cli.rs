@@ -26,12 +26,35 @@ modules:
       payload_size: 100
       source_ip_address: 127.0.0.1
       dont_fragment: true
+  icmp6:
+    prober: icmp
+    timeout: 2s
+    icmp:
+      preferred_ip_protocol: ip6
+      ip_protocol_fallback: false
   http_2xx:
     prober: http
     timeout: 2s
     http:
       preferred_ip_protocol: ip4
 "#;
+
+/// The hop limits a loopback echo reply leaves with in the current network namespace: the
+/// IPv4 default TTL and the IPv6 hop limit of `lo` (what the kernel's reply uses), read from
+/// /proc rather than assumed to be Linux's default of 64.
+fn loopback_hop_limits() -> (f64, f64) {
+    let read = |p: &str| -> f64 {
+        std::fs::read_to_string(p)
+            .unwrap_or_else(|e| panic!("{p}: {e}"))
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let v6 = std::fs::read_to_string("/proc/sys/net/ipv6/conf/lo/hop_limit")
+        .map(|_| read("/proc/sys/net/ipv6/conf/lo/hop_limit"))
+        .unwrap_or_else(|_| read("/proc/sys/net/ipv6/conf/default/hop_limit"));
+    (read("/proc/sys/net/ipv4/ip_default_ttl"), v6)
+}
 
 /// Whether this process may send ICMP echo at all (datagram or raw socket).
 fn icmp_allowed() -> bool {
@@ -225,6 +248,68 @@ fn unsupported_options_are_a_startup_warning_not_an_error() {
         stderr.contains(r#"msg="module \"eb\": tcp.query_response[0].expect_bytes is not supported; probes with this module will be answered with HTTP 400""#),
         "{stderr}"
     );
+}
+
+#[tokio::test]
+async fn the_reply_hop_limit_is_reported_for_ipv4_and_ipv6() {
+    if !icmp_allowed() {
+        return;
+    }
+    let (ttl, hop_limit) = loopback_hop_limits();
+    let ex = TestExporter::start(MODULES).await;
+    // icmp3 sends with ttl 32: the metric is the reply's hop limit, not the request's.
+    let m = ex.probe_ok("icmp3", "127.0.0.1").await;
+    m.assert_ok();
+    assert_eq!(m.val("probe_icmp_reply_hop_limit", ""), ttl);
+    let m = ex.probe_ok("icmp6", "::1").await;
+    m.assert_ok();
+    assert_eq!(m.val("probe_ip_protocol", ""), 6.0);
+    assert_eq!(m.val("probe_icmp_reply_hop_limit", ""), hop_limit);
+}
+
+/// Unprivileged datagram ICMP sockets, without touching this machine's settings: the probe
+/// runs in a new network namespace whose own `ping_group_range` admits every group.
+#[test]
+fn datagram_sockets_report_the_reply_hop_limit_too() {
+    let (_dir, path) = config_dir(MODULES);
+    let script = format!(
+        "set -e; ip link set lo up; sysctl -qw net.ipv4.ping_group_range='0 2147483647'; \
+         cat /proc/sys/net/ipv4/ip_default_ttl /proc/sys/net/ipv6/conf/lo/hop_limit; \
+         echo ==; {bin} --config.file {cfg} probe --module icmp 127.0.0.1; \
+         echo ==; {bin} --config.file {cfg} probe --module icmp6 ::1",
+        bin = BIN,
+        cfg = path.display()
+    );
+    let out = match Command::new("unshare")
+        .args(["--net", "sh", "-c", &script])
+        .output()
+    {
+        Ok(o) if o.status.success() || !o.stdout.is_empty() => o,
+        other => {
+            // Namespaces need root (or user namespaces) and util-linux's unshare.
+            assert!(!in_ci(), "unshare --net failed: {other:?}");
+            eprintln!("skipped: unshare --net is not available here: {other:?}");
+            return;
+        }
+    };
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let parts: Vec<&str> = stdout.split("==\n").collect();
+    assert_eq!(parts.len(), 3, "{stdout}");
+    let mut limits = parts[0].lines().map(|l| l.trim().parse::<f64>().unwrap());
+    let (ttl, hop_limit) = (limits.next().unwrap(), limits.next().unwrap());
+    for (report, expected) in [(parts[1], ttl), (parts[2], hop_limit)] {
+        let m = Metrics(report.to_string());
+        m.assert_ok();
+        // The datagram socket was used: no fallback to a raw one.
+        assert!(!report.contains("using a raw socket"), "{report}");
+        assert_eq!(
+            m.val("probe_icmp_reply_hop_limit", ""),
+            expected,
+            "{report}"
+        );
+    }
 }
 
 /// A port that was free a moment ago.
