@@ -132,11 +132,10 @@ impl Config {
             }
             if let Some(p) = &h.proxy_url {
                 match url::Url::parse(p) {
-                    Ok(u) if u.scheme() == "http" && u.host_str().is_some() => {}
-                    Ok(u) if u.scheme() == "https" || u.scheme().starts_with("socks") => {}
+                    Ok(u) if u.host_str().is_some_and(|h| !h.is_empty()) => {}
                     _ => {
                         return Err(invalid(format!(
-                            "modules.{name}.http.proxy_url: {p:?} is not a valid http:// proxy URL"
+                            "modules.{name}.http.proxy_url: {p:?} is not a valid proxy URL"
                         )))
                     }
                 }
@@ -300,12 +299,19 @@ impl Module {
                     h.fail_if_body_json_not_matches_cel.is_some(),
                     "fail_if_body_json_not_matches_cel",
                 );
-                flag(
-                    h.proxy_url
-                        .as_deref()
-                        .is_some_and(|p| !p.starts_with("http://")),
-                    "proxy_url with a scheme other than http://",
-                );
+                if let Some(scheme) = h
+                    .proxy_url
+                    .as_deref()
+                    .and_then(crate::tunnel::scheme_of)
+                    .filter(|s| !crate::tunnel::SCHEMES.contains(&s.as_str()))
+                {
+                    out.push(format!(
+                        "http.proxy_url with scheme {scheme:?} is not supported"
+                    ));
+                }
+                if let Some(o) = &h.oauth2 {
+                    out.extend(o.unsupported());
+                }
             }
             ProberName::Tcp => {
                 for (i, qr) in self.tcp.query_response.iter().enumerate() {
@@ -629,7 +635,7 @@ pub struct HttpProbe {
     /// An `Authorization` header with a type and credentials.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authorization: Option<Authorization>,
-    /// An HTTP proxy (`http://host:port`).
+    /// A proxy: `http://`, `https://`, `socks5://` or `socks5h://` (`host:port` means http).
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
@@ -743,7 +749,7 @@ fn redacted_headers<S: Serializer>(h: &BTreeMap<String, String>, s: S) -> Result
 }
 
 /// A proxy URL without its password.
-fn redacted_url<S: Serializer>(u: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn redacted_url<S: Serializer>(u: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
     let shown = u.as_deref().map(|raw| match url::Url::parse(raw) {
         Ok(mut parsed) if parsed.password().is_some() => {
             let _ = parsed.set_password(Some("<redacted>"));
@@ -1223,13 +1229,29 @@ mod tests {
     }
 
     #[test]
+    fn proxy_schemes_beyond_go_s_are_listed_as_unsupported() {
+        let c = parse(
+            "modules:\n  ok:\n    prober: http\n    http:\n      proxy_url: socks5h://u:p@proxy:1080\n      oauth2:\n        client_id: id\n        token_url: https://auth/token\n        proxy_url: https://proxy:3128\n  old:\n    prober: http\n    http:\n      proxy_url: socks4://proxy:1080\n      oauth2:\n        client_id: id\n        token_url: https://auth/token\n        proxy_url: ftp://proxy\n",
+        )
+        .unwrap();
+        assert!(c.modules["ok"].unsupported().is_empty());
+        assert_eq!(
+            c.modules["old"].unsupported(),
+            vec![
+                "http.proxy_url with scheme \"socks4\" is not supported",
+                "http.oauth2.proxy_url with scheme \"ftp\" is not supported",
+            ]
+        );
+    }
+
+    #[test]
     fn secrets_are_redacted_when_shown() {
         let c = parse(
-            "modules:\n  m:\n    prober: http\n    http:\n      headers:\n        Authorization: Bearer abc123\n        Accept: text/plain\n      proxy_url: http://u:hunter2@proxy:3128\n      basic_auth:\n        username: u\n        password: hunter3\n  n:\n    prober: http\n    http:\n      bearer_token: hunter4\n",
+            "modules:\n  m:\n    prober: http\n    http:\n      headers:\n        Authorization: Bearer abc123\n        Accept: text/plain\n      proxy_url: http://u:hunter2@proxy:3128\n      basic_auth:\n        username: u\n        password: hunter3\n  n:\n    prober: http\n    http:\n      bearer_token: hunter4\n  o:\n    prober: http\n    http:\n      oauth2:\n        client_id: id\n        token_url: https://auth/token\n        proxy_url: socks5://u:hunter5@proxy:1080\n",
         )
         .unwrap();
         let shown = watchkeeper_core::config::to_yaml(&c);
-        for secret in ["abc123", "hunter2", "hunter3", "hunter4"] {
+        for secret in ["abc123", "hunter2", "hunter3", "hunter4", "hunter5"] {
             assert!(!shown.contains(secret), "{secret} in {shown}");
         }
         assert!(shown.contains("text/plain"), "{shown}");

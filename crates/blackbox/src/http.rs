@@ -1,7 +1,7 @@
 //! The http prober: one request (plus redirects) with hyper over rustls, each phase timed.
 //!
 //! Phases as blackbox_exporter reports them, summed over redirects: `resolve` (name lookup),
-//! `connect` (TCP, or TCP plus proxy CONNECT), `tls` (handshake), `processing` (request sent
+//! `connect` (TCP, or TCP plus what the proxy needs: TLS to it, CONNECT, a SOCKS5 handshake), `tls` (handshake), `processing` (request sent
 //! until response headers) and `transfer` (reading the body).
 
 use crate::config::HttpProbe;
@@ -15,7 +15,6 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use std::io::Read as _;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use url::Url;
 use watchkeeper_core::config::Secret;
 use watchkeeper_core::metrics::MetricType;
@@ -469,23 +468,33 @@ async fn send(
     let is_https = hop.url.scheme() == "https";
     let host = host_of(&hop.url);
     let started = Instant::now();
-    // TCP (to the target, or to the proxy).
-    let stream = match proxy {
+    // TCP to the target, or whatever it takes to get through the proxy.
+    let (stream, absolute_form, proxy_authorization): (Box<dyn Io>, bool, _) = match proxy {
         None => {
             let ip =
                 ip.ok_or_else(|| Failure::new(FailureReason::Dns, "target was not resolved"))?;
-            tcp_connect(ip, port, None).await?
+            (Box::new(tcp_connect(ip, port, None).await?), false, None)
         }
         Some(p) => {
-            let phost = p.host_str().unwrap_or_default().to_string();
-            let pport = p.port_or_known_default().unwrap_or(80);
-            let pip = lookup(&phost, cfg).await?;
-            run.check_guard(pip)?;
-            let mut s = tcp_connect(pip, pport, None).await?;
-            if is_https {
-                connect_tunnel(&mut s, &host, port, &cfg.proxy_connect_header).await?;
-            }
-            s
+            run.info(format!(
+                "Connecting through proxy proxy={}",
+                crate::tunnel::display(p)
+            ));
+            let guard = run.guard;
+            let check = move |ip: IpAddr| {
+                guard
+                    .check(ip)
+                    .map_err(|m| Failure::new(FailureReason::Denied, m))
+            };
+            let opts = crate::tunnel::Options {
+                tls: &cfg.tls_config,
+                connect_headers: &cfg.proxy_connect_header,
+                preferred: cfg.preferred_ip_protocol,
+                fallback: cfg.ip_protocol_fallback,
+                check: &check,
+            };
+            let d = crate::tunnel::dial(p, &host, port, is_https, &opts).await?;
+            (d.stream, d.absolute_form, d.proxy_authorization)
         }
     };
     stats.connect += started.elapsed();
@@ -523,7 +532,7 @@ async fn send(
     };
     let uri: Uri = if h2 {
         format!("{}://{authority}{path}", hop.url.scheme()).parse()
-    } else if proxy.is_some() && !is_https {
+    } else if absolute_form {
         let mut u = hop.url.clone();
         let _ = u.set_username("");
         let _ = u.set_password(None);
@@ -540,6 +549,9 @@ async fn send(
             if let Ok(v) = HeaderValue::from_str(&authority) {
                 h.insert(header::HOST, v);
             }
+        }
+        if let Some(a) = proxy_authorization {
+            h.insert(header::PROXY_AUTHORIZATION, a);
         }
     }
     let body = hop.body.clone().unwrap_or_default();
@@ -624,71 +636,6 @@ fn strip_port(hostport: &str) -> &str {
         Some((h, p)) if !h.contains(':') && p.bytes().all(|b| b.is_ascii_digit()) => h,
         _ => hostport,
     }
-}
-
-/// Opens a CONNECT tunnel through an HTTP proxy.
-async fn connect_tunnel(
-    s: &mut tokio::net::TcpStream,
-    host: &str,
-    port: u16,
-    extra: &std::collections::BTreeMap<String, Vec<Secret>>,
-) -> Result<(), Failure> {
-    let target = if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    };
-    let mut req = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n");
-    for (name, values) in extra {
-        for v in values {
-            if name.contains(['\r', '\n']) || v.expose().contains(['\r', '\n']) {
-                return Err(Failure::new(
-                    FailureReason::Local,
-                    "proxy_connect_header contains a line break",
-                ));
-            }
-            req.push_str(&format!("{name}: {}\r\n", v.expose()));
-        }
-    }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes())
-        .await
-        .map_err(|e| Failure::new(FailureReason::Connect, format!("proxy CONNECT: {e}")))?;
-    let mut buf = Vec::with_capacity(256);
-    let mut byte = [0u8; 1];
-    // Byte by byte so nothing of the tunnelled stream is consumed; the reply is a few lines.
-    while !buf.ends_with(b"\r\n\r\n") {
-        if buf.len() > 8192 {
-            return Err(Failure::new(
-                FailureReason::Protocol,
-                "proxy CONNECT reply too long",
-            ));
-        }
-        let n = s
-            .read(&mut byte)
-            .await
-            .map_err(|e| Failure::new(FailureReason::Connect, format!("proxy CONNECT: {e}")))?;
-        if n == 0 {
-            return Err(Failure::new(
-                FailureReason::Connect,
-                "proxy closed the connection during CONNECT",
-            ));
-        }
-        buf.push(byte[0]);
-    }
-    let status_line = String::from_utf8_lossy(&buf);
-    let ok = status_line
-        .split_whitespace()
-        .nth(1)
-        .is_some_and(|c| c.starts_with('2'));
-    if !ok {
-        let first = status_line.lines().next().unwrap_or_default().to_string();
-        return Err(Failure::new(
-            FailureReason::Connect,
-            format!("proxy refused CONNECT: {first}"),
-        ));
-    }
-    Ok(())
 }
 
 fn version_number(v: Version) -> f64 {

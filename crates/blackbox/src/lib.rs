@@ -20,6 +20,7 @@ pub mod proxy;
 pub mod ssrf;
 pub mod tcp;
 pub mod tls;
+pub mod tunnel;
 pub mod unix;
 pub mod websocket;
 

@@ -43,8 +43,13 @@ pub struct OAuth2 {
     /// TLS settings for the token endpoint.
     #[serde(default)]
     pub tls_config: TlsClientOptions,
-    /// Not supported yet: a proxy for the token endpoint.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// A proxy for the token request (`http://`, `https://`, `socks5://`, `socks5h://`);
+    /// shown without its password.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::config::redacted_url"
+    )]
     pub proxy_url: Option<String>,
 }
 
@@ -52,8 +57,15 @@ impl OAuth2 {
     /// Options this implementation does not cover.
     pub fn unsupported(&self) -> Vec<String> {
         let mut out = Vec::new();
-        if self.proxy_url.is_some() {
-            out.push("http.oauth2.proxy_url is not supported".to_string());
+        if let Some(scheme) = self
+            .proxy_url
+            .as_deref()
+            .and_then(crate::tunnel::scheme_of)
+            .filter(|s| !crate::tunnel::SCHEMES.contains(&s.as_str()))
+        {
+            out.push(format!(
+                "http.oauth2.proxy_url with scheme {scheme:?} is not supported"
+            ));
         }
         out
     }
@@ -153,25 +165,57 @@ async fn fetch(cfg: &OAuth2) -> Result<(Secret, Duration), Failure> {
     let basic =
         crate::http::base64(format!("{}:{}", enc(&cfg.client_id), enc(secret.expose())).as_bytes());
 
-    let ip = match host.parse::<std::net::IpAddr>() {
-        Ok(ip) => ip,
-        Err(_) => tokio::net::lookup_host((host.as_str(), port))
-            .await
-            .map_err(|e| fail(format!("resolving oauth2 token_url host {host}: {e}")))?
-            .next()
-            .map(|a| a.ip())
-            .ok_or_else(|| fail(format!("oauth2 token_url host {host} has no address")))?,
+    let https = url.scheme() == "https";
+    let (stream, absolute_form, proxy_auth): (Box<dyn Io>, bool, _) = match &cfg.proxy_url {
+        None => {
+            let ip = match host.parse::<std::net::IpAddr>() {
+                Ok(ip) => ip,
+                Err(_) => tokio::net::lookup_host((host.as_str(), port))
+                    .await
+                    .map_err(|e| fail(format!("resolving oauth2 token_url host {host}: {e}")))?
+                    .next()
+                    .map(|a| a.ip())
+                    .ok_or_else(|| fail(format!("oauth2 token_url host {host} has no address")))?,
+            };
+            let stream = tcp_connect(ip, port, None)
+                .await
+                .map_err(|f| fail(format!("oauth2 token request: {}", f.message)))?;
+            (Box::new(stream), false, None)
+        }
+        Some(raw) => {
+            let proxy = crate::tunnel::parse(raw)
+                .map_err(|f| fail(format!("oauth2.proxy_url: {}", f.message)))?;
+            let no_headers = BTreeMap::new();
+            // The token endpoint is the module's own configuration, not a probe target, so
+            // the SSRF guard does not apply (as for a direct token request); the proxy name
+            // resolves like a probe target's by default (IPv6 first, then IPv4).
+            let anywhere = |_: std::net::IpAddr| Ok(());
+            let opts = crate::tunnel::Options {
+                tls: &cfg.tls_config,
+                connect_headers: &no_headers,
+                preferred: crate::config::IpProtocol::Ip6,
+                fallback: true,
+                check: &anywhere,
+            };
+            let d = crate::tunnel::dial(&proxy, &host, port, https, &opts)
+                .await
+                .map_err(|f| {
+                    fail(format!(
+                        "oauth2 token request through proxy {}: {}",
+                        crate::tunnel::display(&proxy),
+                        f.message
+                    ))
+                })?;
+            (d.stream, d.absolute_form, d.proxy_authorization)
+        }
     };
-    let stream = tcp_connect(ip, port, None)
-        .await
-        .map_err(|f| fail(format!("oauth2 token request: {}", f.message)))?;
-    let io: Box<dyn Io> = if url.scheme() == "https" {
+    let io: Box<dyn Io> = if https {
         let (s, _, _) = crate::tls::handshake(stream, &cfg.tls_config, &host, &[b"http/1.1"])
             .await
             .map_err(|f| fail(format!("oauth2 token request: {}", f.message)))?;
         Box::new(s)
     } else {
-        Box::new(stream)
+        stream
     };
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
         .await
@@ -179,9 +223,17 @@ async fn fetch(cfg: &OAuth2) -> Result<(Secret, Duration), Failure> {
     let _driver = ConnGuard(tokio::spawn(async move {
         let _ = conn.await;
     }));
-    let path = match url.query() {
-        Some(q) => format!("{}?{q}", url.path()),
-        None => url.path().to_string(),
+    let path = if absolute_form {
+        let mut u = url.clone();
+        let _ = u.set_username("");
+        let _ = u.set_password(None);
+        u.set_fragment(None);
+        u.to_string()
+    } else {
+        match url.query() {
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_string(),
+        }
     };
     let authority = match url.port() {
         Some(p) => format!("{}:{p}", url.host_str().unwrap_or_default()),
@@ -190,13 +242,16 @@ async fn fetch(cfg: &OAuth2) -> Result<(Secret, Duration), Failure> {
     let mut auth = HeaderValue::from_str(&format!("Basic {basic}"))
         .map_err(|_| fail("oauth2 credentials are not header-safe"))?;
     auth.set_sensitive(true);
-    let req = Request::post(path)
+    let mut req = Request::post(path)
         .header(header::HOST, authority)
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
         .header(header::ACCEPT, "application/json")
         .header(header::AUTHORIZATION, auth)
         .body(Full::new(Bytes::from(body)))
         .map_err(|e| fail(format!("oauth2 token request: {e}")))?;
+    if let Some(a) = proxy_auth {
+        req.headers_mut().insert(header::PROXY_AUTHORIZATION, a);
+    }
     let result = async {
         let resp = sender
             .send_request(req)

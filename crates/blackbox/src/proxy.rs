@@ -1,9 +1,9 @@
-//! Which HTTP proxy a request goes through: `proxy_url` minus `no_proxy`, or the environment
+//! Which proxy a request goes through: `proxy_url` minus `no_proxy`, or the environment
 //! (`HTTP_PROXY`, `HTTPS_PROXY`, `NO_PROXY`) with `proxy_from_environment`, as Prometheus'
 //! common HTTP client decides.
 
 use crate::config::HttpProbe;
-use crate::failure::{Failure, FailureReason};
+use crate::failure::Failure;
 use std::net::IpAddr;
 use url::Url;
 
@@ -34,24 +34,7 @@ pub fn proxy_for(cfg: &HttpProbe, url: &Url) -> Result<Option<Url>, Failure> {
     if excluded(&no_proxy, host) {
         return Ok(None);
     }
-    // Like Go, a proxy given without a scheme means http://.
-    let full = if proxy.contains("://") {
-        proxy
-    } else {
-        format!("http://{proxy}")
-    };
-    let parsed = Url::parse(&full)
-        .map_err(|e| Failure::new(FailureReason::Local, format!("invalid proxy URL: {e}")))?;
-    if parsed.scheme() != "http" {
-        return Err(Failure::new(
-            FailureReason::Local,
-            format!(
-                "proxy scheme {:?} is not supported (use an http:// proxy)",
-                parsed.scheme()
-            ),
-        ));
-    }
-    Ok(Some(parsed))
+    crate::tunnel::parse(&proxy).map(Some)
 }
 
 /// `no_proxy` matching: `*`, exact hosts, domain suffixes (`example.com` and `.example.com`
