@@ -6,6 +6,7 @@ pub mod diskstats;
 pub mod filefd;
 pub mod filesystem;
 pub mod hwmon;
+pub(crate) mod kept_open;
 pub mod loadavg;
 pub mod mdadm;
 pub mod meminfo;

@@ -110,9 +110,7 @@ pub fn read_interface(dir: &Path, name: &str) -> Interface {
         numeric: vec![None; NUMERIC.len()],
         ..Interface::default()
     };
-    let Ok(d) = SysfsDir::open(dir) else {
-        return iface;
-    };
+    let d = SysfsDir::open(dir);
     let mut buf = [0u8; 4096];
     let mut text = |f: &str| d.read(f, &mut buf).map(str::to_string).unwrap_or_default();
     iface.address = text("address");

@@ -166,7 +166,7 @@ impl NetdevCollector {
 
 /// `rx_nohandler` of one interface; `None` when absent or unreadable.
 fn read_nohandler(class_net: &std::path::Path, device: &str) -> Option<u64> {
-    let dir = SysfsDir::open(&class_net.join(device).join("statistics")).ok()?;
+    let dir = SysfsDir::open(&class_net.join(device).join("statistics"));
     let mut buf = [0u8; 64];
     dir.read("rx_nohandler", &mut buf)?.trim().parse().ok()
 }

@@ -3,45 +3,22 @@
 //! Pseudo-files are small and regenerated on every read, so each is read whole, once per scrape,
 //! and parsed by splitting on whitespace: no regular expressions on the scrape path.
 
-use std::io::{ErrorKind, Read};
+use std::io::ErrorKind;
 use std::path::Path;
 use watchkeeper_core::CollectError;
 
-/// Room for a typical pseudo-file in one `read(2)`. Pseudo-files report a size of 0, so
-/// `fs::read_to_string` would start with a tiny buffer and grow it over many reads, and
-/// iterator-style files such as `/proc/vmstat` regenerate their output on every short read.
-const INITIAL_CAPACITY: usize = 8192;
-
-/// Reads a file whole with the fewest system calls: `open`, `read` until end of file, `close`.
-/// (`Read::read_to_string` on a `File` first asks `statx` and `lseek` for a size hint that
-/// pseudo-files do not have: two wasted calls per file, ~130 files per scrape.) The read goes
+/// Reads a file whole with the fewest system calls: through a descriptor kept open from the
+/// last scrape when it is a procfs/sysfs file (one `pread` for most files, see
+/// [`super::kept_open`]), otherwise `open`, `read` until end of file, `close`. The read goes
 /// into a buffer kept per thread, so a scrape does not allocate and zero one per file; the
 /// text is then copied into a string of exactly its size.
 pub(crate) fn read_whole(path: &Path) -> std::io::Result<String> {
     thread_local! {
         static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     }
-    let mut file = std::fs::File::open(path)?;
     BUFFER.with(|cell| {
         let mut buf = cell.borrow_mut();
-        if buf.len() < INITIAL_CAPACITY {
-            buf.resize(INITIAL_CAPACITY, 0);
-        }
-        let mut len = 0;
-        loop {
-            match file.read(&mut buf[len..]) {
-                Ok(0) => break,
-                Ok(n) => {
-                    len += n;
-                    if len == buf.len() {
-                        let grown = len * 2;
-                        buf.resize(grown, 0);
-                    }
-                }
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
+        let len = super::kept_open::read_into(path, &mut buf)?;
         std::str::from_utf8(&buf[..len])
             .map(str::to_owned)
             .map_err(|e| std::io::Error::new(ErrorKind::InvalidData, e))
