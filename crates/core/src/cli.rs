@@ -109,16 +109,29 @@ impl ExitError {
 /// several hundred KiB once it has allocated), so an exporter keeps few of them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RuntimeShape {
-    /// Async worker threads (`None`: one per CPU, tokio's default).
-    pub worker_threads: Option<usize>,
+    /// Where async tasks (serving HTTP, awaiting collectors, encoding) run.
+    pub workers: AsyncWorkers,
     /// Cap on the blocking pool (file reads of blocking collectors, bcrypt, reloads).
     pub max_blocking_threads: usize,
+}
+
+/// The async worker threads of an exporter's runtime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AsyncWorkers {
+    /// One worker thread per CPU (tokio's multi-thread default).
+    PerCpu,
+    /// A fixed number of worker threads (tokio's multi-thread scheduler).
+    Threads(usize),
+    /// The main thread only (tokio's current-thread scheduler): for an exporter whose async work
+    /// is light, because its slow work runs on the blocking pool and concurrent scrapes share
+    /// one collection. No work-stealing, no cross-thread wake-ups, no worker stacks or arenas.
+    MainThread,
 }
 
 impl Default for RuntimeShape {
     fn default() -> Self {
         Self {
-            worker_threads: None,
+            workers: AsyncWorkers::PerCpu,
             max_blocking_threads: 8,
         }
     }
@@ -139,10 +152,15 @@ where
     F: Future<Output = Result<(), ExitError>>,
 {
     logging::init(log.level, log.format);
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if let Some(n) = shape.worker_threads {
-        builder.worker_threads(n.max(1));
-    }
+    let mut builder = match shape.workers {
+        AsyncWorkers::MainThread => tokio::runtime::Builder::new_current_thread(),
+        AsyncWorkers::PerCpu => tokio::runtime::Builder::new_multi_thread(),
+        AsyncWorkers::Threads(n) => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(n.max(1));
+            b
+        }
+    };
     let runtime = match builder
         .max_blocking_threads(shape.max_blocking_threads.max(1))
         .enable_all()

@@ -2,19 +2,22 @@
 //! [`watchkeeper_host::cli`]; this file only wires the result into the core server.
 
 use std::process::ExitCode;
-use watchkeeper_core::cli::{run_main_with, ExitError, RuntimeShape};
+use watchkeeper_core::cli::{run_main_with, AsyncWorkers, ExitError, RuntimeShape};
 use watchkeeper_core::exporter::Exporter;
 use watchkeeper_core::CollectorRunner;
 use watchkeeper_host::cli::{self, CliExit, SPEC};
 
-/// Sized for an exporter. Two async workers: serving HTTP and awaiting collectors needs little
-/// parallelism. Four blocking threads: the blocking collectors of one scrape run batched on one
-/// thread, so four serve four concurrent scrapes; tokio's default cap (512) let 16 concurrent
-/// scrapes grow the process to ~140 threads and ~29 MiB RSS, each thread with its own malloc
-/// arena. A collector blocked in the kernel holds one thread until core's runner skips it as
-/// hung; the filesystem collector never blocks on a dead mount (see its module docs).
+/// Sized for an exporter. Async work (HTTP, awaiting the collectors, encoding the page once per
+/// collection) runs on the main thread: concurrent scrapes share one collection, so there is
+/// little to parallelise, and a multi-thread scheduler cost CPU in cross-thread wake-ups and
+/// memory in worker stacks and malloc arenas (measured with `scripts/bench-host.sh`, see
+/// docs/benchmarks.md). Four blocking threads: the blocking collectors of one collection run
+/// batched on one thread; tokio's default cap (512) let 16 concurrent scrapes grow the process
+/// to ~140 threads and ~29 MiB RSS. A collector blocked in the kernel holds one thread until
+/// core's runner skips it as hung; the filesystem collector never blocks on a dead mount (see
+/// its module docs).
 const RUNTIME: RuntimeShape = RuntimeShape {
-    worker_threads: Some(2),
+    workers: AsyncWorkers::MainThread,
     max_blocking_threads: 4,
 };
 
