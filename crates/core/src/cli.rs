@@ -152,6 +152,7 @@ where
     F: Future<Output = Result<(), ExitError>>,
 {
     logging::init(log.level, log.format);
+    crate::malloc_arenas::cap();
     let mut builder = match shape.workers {
         AsyncWorkers::MainThread => tokio::runtime::Builder::new_current_thread(),
         AsyncWorkers::PerCpu => tokio::runtime::Builder::new_multi_thread(),

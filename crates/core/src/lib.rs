@@ -23,6 +23,7 @@ pub mod config;
 pub mod exporter;
 pub mod listen;
 pub mod logging;
+pub mod malloc_arenas;
 pub mod page;
 pub mod probe;
 pub mod refresh;
