@@ -4,7 +4,9 @@ use clap::Parser;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use watchkeeper_core::cli::{run_main, ExitError, LogArgs, WebArgs, LONG_VERSION};
+use watchkeeper_core::cli::{
+    run_main_with, AsyncWorkers, ExitError, LogArgs, RuntimeShape, WebArgs, LONG_VERSION,
+};
 use watchkeeper_core::exporter::Exporter;
 use watchkeeper_core::CollectorRunner;
 use watchkeeper_db::app::App;
@@ -32,9 +34,18 @@ struct Args {
     log: LogArgs,
 }
 
+/// Async work on the main thread: every query is I/O the drivers await, so one thread serves
+/// any number of targets concurrently, and concurrent scrapes share one collection. A
+/// multi-thread scheduler added worker stacks, malloc arenas and cross-thread wake-ups to every
+/// scrape (RSS and tail latency, measured with `scripts/bench-db.sh`, docs/benchmarks.md).
+const RUNTIME: RuntimeShape = RuntimeShape {
+    workers: AsyncWorkers::MainThread,
+    max_blocking_threads: 4,
+};
+
 fn main() -> ExitCode {
     let args = Args::parse();
-    run_main(&args.log, async move {
+    run_main_with(&args.log, RUNTIME, async move {
         let app = App::load(&args.config_file).map_err(ExitError::Usage)?;
         if args.config_check {
             println!(
