@@ -418,21 +418,10 @@ async fn serve_connection(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let security = state.security();
-    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-    // Without a timer hyper drops its header-read timeout: a client could hold a connection
-    // open forever without sending a request.
-    builder
-        .http1()
-        .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(30));
-    builder
-        .http2()
-        .timer(hyper_util::rt::TokioTimer::new())
-        .keep_alive_interval(Some(Duration::from_secs(30)))
-        .keep_alive_timeout(Duration::from_secs(20));
     match &security.tls {
         None => {
             let svc = service(Arc::clone(&state));
+            let builder = connection_builder(false);
             let conn = builder.serve_connection(TokioIo::new(stream), svc);
             drive(conn, &mut shutdown).await;
         }
@@ -471,11 +460,40 @@ async fn serve_connection(
                     return;
                 }
             }
+            // HTTP/2 only when TLS negotiated it by ALPN, which the web config offers only with
+            // `http2` enabled; an h2 preface on an HTTP/1.1 connection is refused.
+            let h2 = tls_stream.get_ref().1.alpn_protocol() == Some(b"h2");
             let svc = service(Arc::clone(&state));
+            let builder = connection_builder(h2);
             let conn = builder.serve_connection(TokioIo::new(tls_stream), svc);
             drive(conn, &mut shutdown).await;
         }
     }
+}
+
+/// The HTTP server for one connection: HTTP/1.1, or HTTP/2 when `h2` (negotiated by TLS
+/// ALPN). As with the exporter-toolkit, plaintext connections never speak HTTP/2 (no h2c):
+/// `http_server_config.http2` is documented as TLS-only, and a proxy or scanner that sends an
+/// h2 preface to a plaintext port gets an HTTP/1.1 error instead of a second protocol.
+fn connection_builder(h2: bool) -> hyper_util::server::conn::auto::Builder<TokioExecutor> {
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    if h2 {
+        builder = builder.http2_only();
+        builder
+            .http2()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .keep_alive_interval(Some(Duration::from_secs(30)))
+            .keep_alive_timeout(Duration::from_secs(20));
+    } else {
+        builder = builder.http1_only();
+        // Without a timer hyper drops its header-read timeout: a client could hold a
+        // connection open forever without sending a request.
+        builder
+            .http1()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(Duration::from_secs(30));
+    }
+    builder
 }
 
 async fn drive<C>(conn: C, shutdown: &mut watch::Receiver<bool>)

@@ -606,3 +606,120 @@ async fn a_renewed_certificate_is_served_without_a_reload() {
     assert!(trusting(&old_ca.0).get(&url).send().await.is_err());
     server.shutdown();
 }
+
+/// Sends `GET /metrics` over HTTP/2 on `io` (prior knowledge: no upgrade dance).
+async fn h2_get<I>(io: I, authority: &str) -> Result<(u16, String), String>
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    use http_body_util::BodyExt;
+    let (mut sender, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(io),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    tokio::spawn(conn);
+    let req = hyper::Request::get(format!("https://{authority}/metrics"))
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let resp = tokio::time::timeout(Duration::from_secs(5), sender.send_request(req))
+        .await
+        .map_err(|_| "timed out".to_string())?
+        .map_err(|e| e.to_string())?;
+    let status = resp.status().as_u16();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok((
+        status,
+        String::from_utf8_lossy(&body.to_bytes()).into_owned(),
+    ))
+}
+
+/// A TLS client trusting the test CA, offering `alpn`.
+async fn tls_connect(
+    pki: &Pki,
+    addr: &str,
+    alpn: &[&[u8]],
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    use rustls_pki_types::pem::PemObject as _;
+    let mut roots = rustls::RootCertStore::empty();
+    let ca = rustls_pki_types::CertificateDer::from_pem_slice(pki.ca_pem.as_bytes()).unwrap();
+    roots.add(ca).unwrap();
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn http2_is_served_only_over_tls_and_only_when_enabled() {
+    let pki = pki();
+    let dir = pki.dir.path();
+    let tls = "tls_server_config:\n  cert_file: server.pem\n  key_file: server-key.pem\n";
+
+    // Plaintext: HTTP/1.1 only, as with the exporter-toolkit (no h2c).
+    let (plain, addr) = start(WebArgs::loopback_ephemeral(), Duration::ZERO, config()).await;
+    let tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    assert!(
+        h2_get(tcp, &addr).await.is_err(),
+        "an h2 preface on a plaintext port must not be served"
+    );
+    assert_eq!(
+        reqwest::get(format!("http://{addr}/metrics"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    plain.shutdown();
+
+    // TLS with http2 enabled (the default): ALPN picks h2 and the page is served over it.
+    std::fs::write(dir.join("h2.yml"), tls).unwrap();
+    let mut web = WebArgs::loopback_ephemeral();
+    web.web_config_file = Some(dir.join("h2.yml"));
+    let (server, addr) = start(web, Duration::ZERO, config()).await;
+    let stream = tls_connect(&pki, &addr, &[b"h2", b"http/1.1"]).await;
+    assert_eq!(stream.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    let (status, body) = h2_get(stream, &addr).await.unwrap();
+    assert_eq!(status, 200);
+    assert!(body.contains("test_answer{"), "{body}");
+    server.shutdown();
+
+    // TLS with http2: false: ALPN never picks h2, and an h2 preface anyway is refused.
+    std::fs::write(
+        dir.join("h1.yml"),
+        format!("{tls}http_server_config:\n  http2: false\n"),
+    )
+    .unwrap();
+    let mut web = WebArgs::loopback_ephemeral();
+    web.web_config_file = Some(dir.join("h1.yml"));
+    let (server, addr) = start(web, Duration::ZERO, config()).await;
+    let stream = tls_connect(&pki, &addr, &[b"h2", b"http/1.1"]).await;
+    assert_ne!(stream.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    assert!(h2_get(stream, &addr).await.is_err());
+    let ok = client(&pki, None)
+        .get(format!(
+            "https://localhost:{}/metrics",
+            addr.rsplit_once(':').unwrap().1
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    assert_eq!(ok.version(), reqwest::Version::HTTP_11);
+    server.shutdown();
+}
