@@ -62,6 +62,16 @@ impl ScrapeTimeout {
         budget
     }
 
+    /// What is left of this timeout once `spent` of the request has gone (waiting for a bcrypt
+    /// check, say): the scraper's clock started when it sent the request, not when we began
+    /// collecting, so the time already spent comes off both the header's budget and the cap.
+    pub fn less(&self, spent: Duration) -> ScrapeTimeout {
+        ScrapeTimeout {
+            offset: self.offset.saturating_add(spent),
+            max: self.max.saturating_sub(spent),
+        }
+    }
+
     /// The deadline for a request starting now.
     pub fn deadline(&self, header: Option<&str>, cap: Option<Duration>) -> ScrapeDeadline {
         ScrapeDeadline::after(self.budget(header, cap))
@@ -116,5 +126,32 @@ mod tests {
         assert_eq!(t.budget(Some("NaN"), None), Duration::from_secs(10));
         assert_eq!(t.budget(Some("inf"), None), Duration::from_secs(10));
         let _ = ScrapeDeadline::after(Duration::MAX);
+    }
+
+    #[test]
+    fn time_spent_before_collecting_comes_off_the_budget() {
+        let t = ScrapeTimeout {
+            offset: Duration::from_millis(500),
+            max: Duration::from_secs(10),
+        };
+        let spent = Duration::from_millis(300);
+        // Header 5 s: 4.5 s before, 4.2 s after 300 ms of authentication.
+        assert_eq!(
+            t.less(spent).budget(Some("5"), None),
+            Duration::from_millis(4200)
+        );
+        // No header: the cap shrinks the same way.
+        assert_eq!(
+            t.less(spent).budget(None, None),
+            Duration::from_millis(9700)
+        );
+        // A module cap is still an upper bound.
+        assert_eq!(
+            t.less(spent)
+                .budget(Some("5"), Some(Duration::from_secs(2))),
+            Duration::from_secs(2)
+        );
+        // Nothing spent: unchanged.
+        assert_eq!(t.less(Duration::ZERO), t);
     }
 }

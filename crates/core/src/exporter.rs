@@ -580,6 +580,8 @@ async fn handle(
     security: &Arc<WebSecurity>,
     req: Request<Incoming>,
 ) -> Response<Full<Bytes>> {
+    // The scraper's timeout runs from here; time spent on authentication comes off the budget.
+    let arrived = std::time::Instant::now();
     if let Some(limiter) = &security.rate_limit {
         if !limiter.allow() {
             return text(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests");
@@ -631,7 +633,7 @@ async fn handle(
         return r;
     }
     if path == state.telemetry_path {
-        return metrics(state, &req).await;
+        return metrics(state, &req, arrived).await;
     }
     match path.as_str() {
         "/-/healthy" => return text(StatusCode::OK, "Healthy"),
@@ -642,7 +644,7 @@ async fn handle(
             if method == Method::HEAD {
                 return respond(StatusCode::OK, Format::Text.content_type(), Bytes::new());
             }
-            return probe(state, &req, &query).await;
+            return probe(state, &req, &query, arrived).await;
         }
         _ => {}
     }
@@ -687,7 +689,11 @@ fn gate_closed() -> Response<Full<Bytes>> {
     )
 }
 
-async fn metrics(state: &Arc<ServerState>, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+async fn metrics(
+    state: &Arc<ServerState>,
+    req: &Request<Incoming>,
+    arrived: std::time::Instant,
+) -> Response<Full<Bytes>> {
     let _permit = match &state.gate {
         Some(g) => match g.try_acquire() {
             Ok(p) => Some(p),
@@ -697,6 +703,7 @@ async fn metrics(state: &Arc<ServerState>, req: &Request<Incoming>) -> Response<
     };
     let budget = state
         .scrape_timeout
+        .less(arrived.elapsed())
         .budget(header_str(req, SCRAPE_TIMEOUT_HEADER), None);
     let collecting = Arc::clone(state);
     let page = state
@@ -739,6 +746,7 @@ async fn probe(
     state: &Arc<ServerState>,
     req: &Request<Incoming>,
     query: &str,
+    arrived: std::time::Instant,
 ) -> Response<Full<Bytes>> {
     let Some(prober) = &state.prober else {
         return text(StatusCode::NOT_FOUND, "404 page not found");
@@ -753,7 +761,7 @@ async fn probe(
     let q = ProbeQuery {
         params: ProbeQuery::parse_params(query),
         timeout_header: header_str(req, SCRAPE_TIMEOUT_HEADER).map(str::to_string),
-        scrape_timeout: state.scrape_timeout,
+        scrape_timeout: state.scrape_timeout.less(arrived.elapsed()),
     };
     let debug = q
         .get("debug")
