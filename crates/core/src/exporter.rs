@@ -580,8 +580,10 @@ async fn handle(
     security: &Arc<WebSecurity>,
     req: Request<Incoming>,
 ) -> Response<Full<Bytes>> {
-    // The scraper's timeout runs from here; time spent on authentication comes off the budget.
-    let arrived = std::time::Instant::now();
+    // The scraper's timeout was already running while a bcrypt check waited: that time comes
+    // off the budget. Only that time: other requests' budgets stay identical, which is what
+    // lets concurrent scrapes share one collection (see `coalesce`).
+    let mut spent_on_auth = Duration::ZERO;
     if let Some(limiter) = &security.rate_limit {
         if !limiter.allow() {
             return text(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests");
@@ -594,7 +596,12 @@ async fn handle(
             .and_then(|h| h.to_str().ok());
         let ok = match auth.check_fast(header) {
             AuthCheck::Decided(ok) => ok,
-            AuthCheck::Pending(creds) => slow_auth(state, security, creds).await,
+            AuthCheck::Pending(creds) => {
+                let started = std::time::Instant::now();
+                let ok = slow_auth(state, security, creds).await;
+                spent_on_auth = started.elapsed();
+                ok
+            }
         };
         if !ok {
             let mut r = text(StatusCode::UNAUTHORIZED, "Unauthorized");
@@ -633,7 +640,7 @@ async fn handle(
         return r;
     }
     if path == state.telemetry_path {
-        return metrics(state, &req, arrived).await;
+        return metrics(state, &req, spent_on_auth).await;
     }
     match path.as_str() {
         "/-/healthy" => return text(StatusCode::OK, "Healthy"),
@@ -644,7 +651,7 @@ async fn handle(
             if method == Method::HEAD {
                 return respond(StatusCode::OK, Format::Text.content_type(), Bytes::new());
             }
-            return probe(state, &req, &query, arrived).await;
+            return probe(state, &req, &query, spent_on_auth).await;
         }
         _ => {}
     }
@@ -692,7 +699,7 @@ fn gate_closed() -> Response<Full<Bytes>> {
 async fn metrics(
     state: &Arc<ServerState>,
     req: &Request<Incoming>,
-    arrived: std::time::Instant,
+    spent_on_auth: Duration,
 ) -> Response<Full<Bytes>> {
     let _permit = match &state.gate {
         Some(g) => match g.try_acquire() {
@@ -703,7 +710,7 @@ async fn metrics(
     };
     let budget = state
         .scrape_timeout
-        .less(arrived.elapsed())
+        .less(spent_on_auth)
         .budget(header_str(req, SCRAPE_TIMEOUT_HEADER), None);
     let collecting = Arc::clone(state);
     let page = state
@@ -746,7 +753,7 @@ async fn probe(
     state: &Arc<ServerState>,
     req: &Request<Incoming>,
     query: &str,
-    arrived: std::time::Instant,
+    spent_on_auth: Duration,
 ) -> Response<Full<Bytes>> {
     let Some(prober) = &state.prober else {
         return text(StatusCode::NOT_FOUND, "404 page not found");
@@ -761,7 +768,7 @@ async fn probe(
     let q = ProbeQuery {
         params: ProbeQuery::parse_params(query),
         timeout_header: header_str(req, SCRAPE_TIMEOUT_HEADER).map(str::to_string),
-        scrape_timeout: state.scrape_timeout.less(arrived.elapsed()),
+        scrape_timeout: state.scrape_timeout.less(spent_on_auth),
     };
     let debug = q
         .get("debug")

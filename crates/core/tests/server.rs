@@ -723,3 +723,56 @@ async fn http2_is_served_only_over_tls_and_only_when_enabled() {
     assert_eq!(ok.version(), reqwest::Version::HTTP_11);
     server.shutdown();
 }
+
+/// Counts its collections; each takes `delay`.
+struct Counting(Duration, Arc<std::sync::atomic::AtomicUsize>);
+impl Collector for Counting {
+    fn name(&self) -> &str {
+        "counting"
+    }
+    fn collect(&self, _ctx: ScrapeContext) -> BoxFuture<'_, Result<MetricSet, CollectError>> {
+        self.1.fetch_add(1, Ordering::SeqCst);
+        let d = self.0;
+        Box::pin(async move {
+            tokio::time::sleep(d).await;
+            let mut out = MetricSet::new();
+            out.gauge("test_counted", "A sample.", 1.0);
+            Ok(out)
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_scrapes_with_one_timeout_share_one_collection() {
+    let runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut r = CollectorRunner::new(vec!["watchkeeper_test".into()]);
+    r.add(Arc::new(Counting(
+        Duration::from_millis(500),
+        Arc::clone(&runs),
+    )));
+    let server = Exporter::new(SPEC)
+        .collectors(r)
+        .bind(&WebArgs::loopback_ephemeral())
+        .await
+        .unwrap();
+    let url = format!("http://{}/metrics", server.local_addrs()[0]);
+    let client = reqwest::Client::new();
+    // Two Prometheus replicas and a few dashboards at once, all with the same scrape timeout.
+    let scrapes = (0..8).map(|_| {
+        client
+            .get(&url)
+            .header("X-Prometheus-Scrape-Timeout-Seconds", "5")
+            .send()
+    });
+    for resp in futures_util::future::join_all(scrapes).await {
+        let body = resp.unwrap().text().await.unwrap();
+        assert!(body.contains("test_counted 1"), "{body}");
+    }
+    // All eight arrive while the first collection (500 ms) is still running.
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        1,
+        "scrapes did not share a collection"
+    );
+    server.shutdown();
+}
