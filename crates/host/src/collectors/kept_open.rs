@@ -71,7 +71,12 @@ pub(crate) fn with_file<T>(
         r => r?,
     };
     let v = read(&file)?;
-    if is_pseudo_file(&file) {
+    // Room first: beyond the cap, no `fstatfs` per read either.
+    let room = {
+        let map = kept();
+        map.len() < MAX_KEPT || map.contains_key(key)
+    };
+    if room && is_pseudo_file(&file) {
         let mut map = kept();
         if map.len() < MAX_KEPT || map.contains_key(key) {
             let slot = map.entry(key.to_owned()).or_insert(None);
@@ -121,6 +126,14 @@ fn is_pseudo_file(file: &File) -> bool {
 mod tests {
     use super::*;
 
+    /// The kept set is process-wide; under `cargo test` (threads, one process) these tests
+    /// would see each other's files.
+    static SERIAL: Mutex<()> = Mutex::new(());
+
+    fn serial() -> std::sync::MutexGuard<'static, ()> {
+        SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn read(path: &Path) -> String {
         let mut buf = Vec::new();
         let n = read_into(path, &mut buf).unwrap();
@@ -129,6 +142,7 @@ mod tests {
 
     #[test]
     fn a_kept_procfs_file_shows_fresh_text_on_every_read() {
+        let _serial = serial();
         // /proc/self/stat changes between reads (utime, minor faults); /proc/uptime too.
         let path = Path::new("/proc/self/stat");
         let first = read(path);
@@ -151,6 +165,7 @@ mod tests {
 
     #[test]
     fn regular_files_are_not_kept_so_a_renamed_replacement_is_read() {
+        let _serial = serial();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("value");
         std::fs::write(&path, "old\n").unwrap();
@@ -164,6 +179,7 @@ mod tests {
 
     #[test]
     fn large_files_are_read_whole() {
+        let _serial = serial();
         // /proc/self/smaps of a test binary is well over the first 8 KiB buffer.
         let path = Path::new("/proc/self/smaps");
         let ours = read(path);
@@ -172,5 +188,42 @@ mod tests {
         let again = read(path);
         assert_eq!(ours.lines().next(), again.lines().next());
         assert!(again.len() > 8192);
+    }
+
+    #[test]
+    fn no_more_than_the_cap_is_kept_open() {
+        let _serial = serial();
+        // /proc/sys holds hundreds of small procfs files.
+        let mut files = Vec::new();
+        let mut dirs = vec![std::path::PathBuf::from("/proc/sys")];
+        while let Some(dir) = dirs.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                match e.file_type() {
+                    Ok(t) if t.is_dir() => dirs.push(e.path()),
+                    Ok(t) if t.is_file() => files.push(e.path()),
+                    _ => {}
+                }
+            }
+        }
+        let mut buf = Vec::new();
+        let read = files
+            .iter()
+            .filter(|p| read_into(p, &mut buf).is_ok())
+            .take(MAX_KEPT + 100)
+            .count();
+        assert!(
+            read > MAX_KEPT,
+            "only {read} readable files under /proc/sys"
+        );
+        let open = kept().values().filter(|f| f.is_some()).count();
+        assert_eq!(open, MAX_KEPT);
+        // Reading a kept file again still works and keeps the count.
+        let first_kept = kept().keys().next().cloned().unwrap();
+        assert!(read_into(Path::new(&first_kept), &mut buf).is_ok());
+        assert_eq!(kept().values().filter(|f| f.is_some()).count(), MAX_KEPT);
+        kept().clear();
     }
 }
