@@ -299,12 +299,7 @@ impl Module {
                     h.fail_if_body_json_not_matches_cel.is_some(),
                     "fail_if_body_json_not_matches_cel",
                 );
-                if let Some(scheme) = h
-                    .proxy_url
-                    .as_deref()
-                    .and_then(crate::tunnel::scheme_of)
-                    .filter(|s| !crate::tunnel::SCHEMES.contains(&s.as_str()))
-                {
+                if let Some(scheme) = crate::tunnel::unsupported_scheme(h.proxy_url.as_deref()) {
                     out.push(format!(
                         "http.proxy_url with scheme {scheme:?} is not supported"
                     ));

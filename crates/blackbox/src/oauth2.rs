@@ -57,12 +57,7 @@ impl OAuth2 {
     /// Options this implementation does not cover.
     pub fn unsupported(&self) -> Vec<String> {
         let mut out = Vec::new();
-        if let Some(scheme) = self
-            .proxy_url
-            .as_deref()
-            .and_then(crate::tunnel::scheme_of)
-            .filter(|s| !crate::tunnel::SCHEMES.contains(&s.as_str()))
-        {
+        if let Some(scheme) = crate::tunnel::unsupported_scheme(self.proxy_url.as_deref()) {
             out.push(format!(
                 "http.oauth2.proxy_url with scheme {scheme:?} is not supported"
             ));

@@ -54,6 +54,14 @@ pub fn parse(raw: &str) -> Result<Url, Failure> {
     Ok(url)
 }
 
+/// The scheme of `proxy_url` when it is one no prober can dial (`None` when it is supported or
+/// unset), for the startup warning and the probe-time 400.
+pub fn unsupported_scheme(proxy_url: Option<&str>) -> Option<String> {
+    proxy_url
+        .and_then(scheme_of)
+        .filter(|s| !SCHEMES.contains(&s.as_str()))
+}
+
 /// The scheme of a configured proxy URL, for the unsupported-option check (`None` when the URL
 /// does not parse; loading reports that).
 pub fn scheme_of(raw: &str) -> Option<String> {
