@@ -389,13 +389,9 @@ async fn brotli_bodies_are_decoded_before_the_checks() {
     m.assert_failed("body_regex");
     assert_eq!(m.val("probe_failed_due_to_regex", ""), 1.0);
     // A damaged stream is a protocol failure, not a panic or a hang.
-    let (status, body) = ex
-        .probe(&format!(
-            "module=brotli&debug=true&target={}",
-            enc(&format!("http://{target}/br-corrupt"))
-        ))
+    let body = ex
+        .probe_debug("brotli", &format!("http://{target}/br-corrupt"))
         .await;
-    assert_eq!(status, 200);
     assert!(
         body.contains("Failed to decompress response body"),
         "{body}"
@@ -454,13 +450,9 @@ async fn bad_requests_get_a_one_line_400_and_the_exporter_keeps_serving() {
 async fn debug_output_has_the_log_and_history_keeps_it() {
     let target = start_http().await;
     let ex = TestExporter::start(MODULES).await;
-    let (status, body) = ex
-        .probe(&format!(
-            "module=http_2xx&debug=true&target={}",
-            enc(&format!("http://{target}/status/503"))
-        ))
+    let body = ex
+        .probe_debug("http_2xx", &format!("http://{target}/status/503"))
         .await;
-    assert_eq!(status, 200);
     assert!(body.contains("Logs for the probe"), "{body}");
     assert!(body.contains("Invalid HTTP response status code"), "{body}");
     assert!(

@@ -283,13 +283,7 @@ modules:
     assert_eq!(m.val("probe_http_status_code", ""), 200.0);
     assert_eq!(seen.count(), 1);
 
-    let (status, body) = ex
-        .probe(&format!(
-            "module=wrong&debug=true&target={}",
-            enc(&format!("http://{http}/"))
-        ))
-        .await;
-    assert_eq!(status, 200);
+    let body = ex.probe_debug("wrong", &format!("http://{http}/")).await;
     let m = Metrics(body.clone());
     m.assert_failed("connect");
     assert!(
@@ -358,13 +352,9 @@ modules:
     assert_eq!(m.val("probe_http_ssl", ""), 0.0);
 
     // An https:// target: CONNECT over TLS to the proxy, then TLS to the target inside.
-    let (status, body) = ex
-        .probe(&format!(
-            "module=via_https_proxy&debug=true&target={}",
-            enc(&format!("https://{https}/"))
-        ))
+    let body = ex
+        .probe_debug("via_https_proxy", &format!("https://{https}/"))
         .await;
-    assert_eq!(status, 200);
     let m = Metrics(body.clone());
     m.assert_ok();
     assert_eq!(m.val("probe_http_status_code", ""), 200.0);

@@ -79,6 +79,19 @@ impl TestExporter {
         assert_eq!(status, 200, "probe answered {status}: {body}");
         Metrics(body)
     }
+
+    /// Probes with `debug=true` and returns the page (the probe's log, then its metrics),
+    /// asserting HTTP 200.
+    pub async fn probe_debug(&self, module: &str, target: &str) -> String {
+        let (status, body) = self
+            .probe(&format!(
+                "module={module}&debug=true&target={}",
+                enc(target)
+            ))
+            .await;
+        assert_eq!(status, 200, "probe answered {status}: {body}");
+        body
+    }
 }
 
 /// Percent-encodes a query value.
