@@ -200,6 +200,13 @@ impl Exporter {
             tracing::info!(address = %addr, tls = state.security().tls.is_some(), "Listening on");
         }
         tasks.spawn(signal_loop(Arc::clone(&state), shutdown_tx.clone()));
+        // Start-up is over: what it alone used need not stay resident.
+        let released = crate::code_pages::release_startup_pages();
+        tracing::debug!(
+            mappings = released.mappings,
+            bytes = released.bytes,
+            "Released start-up pages of the executable"
+        );
         Ok(RunningExporter {
             local_addrs,
             shutdown: shutdown_tx,

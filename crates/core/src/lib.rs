@@ -19,6 +19,7 @@ pub mod base64;
 pub mod certificate;
 pub mod cli;
 pub mod coalesce;
+pub mod code_pages;
 pub mod config;
 pub mod exporter;
 pub mod listen;
