@@ -6,7 +6,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use watchkeeper_blackbox::ssrf::SsrfGuard;
 use watchkeeper_blackbox::{Blackbox, SPEC};
-use watchkeeper_core::cli::{run_main, ExitError, LogArgs, WebArgs};
+use watchkeeper_core::cli::{
+    run_main_with, AsyncWorkers, ExitError, LogArgs, RuntimeShape, WebArgs,
+};
 use watchkeeper_core::deadline::ScrapeTimeout;
 use watchkeeper_core::exporter::Exporter;
 
@@ -64,6 +66,15 @@ enum Command {
 /// blackbox_exporter has no cap at all, so 40 would turn a large fleet's probes into 503s.
 const DEFAULT_MAX_PROBES: usize = 1024;
 
+/// Async work on the main thread. A probe is I/O the prober awaits, so one thread keeps
+/// thousands in flight; with a worker per CPU, each worker's malloc arena kept its own
+/// high-water mark of concurrent probes' buffers, and every probe paid cross-thread wake-ups.
+/// Measured with `scripts/bench-blackbox.sh` (docs/benchmarks.md).
+const RUNTIME: RuntimeShape = RuntimeShape {
+    workers: AsyncWorkers::MainThread,
+    max_blocking_threads: 4,
+};
+
 fn main() -> ExitCode {
     let matches = Cli::command().get_matches_from(blackbox_compatible_args(std::env::args()));
     let mut cli = match Cli::from_arg_matches(&matches) {
@@ -74,7 +85,7 @@ fn main() -> ExitCode {
         cli.web.max_requests = DEFAULT_MAX_PROBES;
     }
     let log = cli.log.clone();
-    run_main(&log, run(cli))
+    run_main_with(&log, RUNTIME, run(cli))
 }
 
 /// blackbox_exporter takes `--timeout-offset` in float seconds (`0.5`); core's flag takes a
