@@ -20,8 +20,12 @@ for b in "$REFERENCE" curl awk python3; do
 done
 
 echo "Building watchkeeper-blackbox and the load generator (release)..." >&2
-cargo build --release -q -p watchkeeper-blackbox --bin watchkeeper-blackbox --example bench_load
-OURS=target/release/watchkeeper-blackbox
+# shellcheck source=scripts/lib/release-build.sh
+source scripts/lib/release-build.sh
+build_release_exporters -q
+snapshot_release_binary watchkeeper-blackbox target/bench-bin
+cargo build --release -q -p watchkeeper-blackbox --example bench_load
+OURS=target/bench-bin/watchkeeper-blackbox
 LOAD=target/release/examples/bench_load
 
 # shellcheck source=scripts/lib/bench-common.sh

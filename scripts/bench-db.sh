@@ -25,8 +25,11 @@ for b in "$PG_EXPORTER" "$MYSQL_EXPORTER" "$REDIS_EXPORTER" curl awk; do
 done
 
 echo "Building watchkeeper-db (release)..." >&2
-cargo build --release -q -p watchkeeper-db
-OURS=target/release/watchkeeper-db
+# shellcheck source=scripts/lib/release-build.sh
+source scripts/lib/release-build.sh
+build_release_exporters -q
+snapshot_release_binary watchkeeper-db target/bench-bin
+OURS=target/bench-bin/watchkeeper-db
 
 # shellcheck source=scripts/lib/bench-common.sh
 source scripts/lib/bench-common.sh  # the script has cd-ed to the repository root

@@ -11,7 +11,12 @@ if [ ! -x /usr/bin/prometheus-node-exporter ]; then
     echo "installing prometheus-node-exporter (the reference)" >&2
     apt-get install -y prometheus-node-exporter >/dev/null
 fi
-cargo build --release -p watchkeeper-host
+# shellcheck source=scripts/lib/release-build.sh
+source scripts/lib/release-build.sh
+build_release_exporters
+# `cargo bench` relinks target/release/watchkeeper-host with dev-dependency features: measure
+# the binary the release build made.
+snapshot_release_binary watchkeeper-host target/bench-bin
 cargo bench -p watchkeeper-host --bench scrape_load -- \
-    --ours "$PWD/target/release/watchkeeper-host" \
+    --ours "$PWD/target/bench-bin/watchkeeper-host" \
     --reference /usr/bin/prometheus-node-exporter "$@"

@@ -23,6 +23,8 @@ ORDER=crates/$EXPORTER/code-order.txt
 OUT=$PWD/target/code-order/$EXPORTER
 mkdir -p "$OUT"
 source scripts/lib/bench-common.sh
+# shellcheck source=scripts/lib/release-build.sh
+source scripts/lib/release-build.sh
 
 gcc -O2 -shared -fPIC -o "$OUT/pagetrap.so" scripts/code-order/pagetrap.c
 cargo build --release -q -p watchkeeper-blackbox --example bench_load
@@ -68,7 +70,7 @@ fi
 
 trace() { # round directory
     local dir=$1 port pid
-    WATCHKEEPER_LINK_MAP=$OUT/link.map cargo build --release -q -p "$PKG"
+    WATCHKEEPER_LINK_MAP=$OUT build_release_exporters -q
     port=$(free_port)
     PAGETRAP_OUT=$dir/pages LD_PRELOAD=$OUT/pagetrap.so "target/release/$PKG" "${ARGS[@]}" \
         --web.listen-address="127.0.0.1:$port" --log.level=error >/dev/null 2>&1 &
@@ -83,7 +85,7 @@ trace() { # round directory
     kill "$pid"
     wait "$pid" 2>/dev/null || true
     for phase in steady startup; do
-        python3 scripts/code-order/order.py symbols "target/release/$PKG" "$OUT/link.map" \
+        python3 scripts/code-order/order.py symbols "target/release/$PKG" "$OUT/$PKG.map" \
             "$dir/pages.$phase" >"$dir/$phase"
     done
     echo "round $(basename "$dir"): $(wc -l <"$dir/steady") steady, $(wc -l <"$dir/startup") start-up functions" >&2
@@ -103,5 +105,5 @@ for round in $(seq 1 "$ROUNDS"); do
     DIRS+=("$dir")
 done
 python3 scripts/code-order/order.py combine "${DIRS[@]}" >"$ORDER"
-cargo build --release -q -p "$PKG"
+build_release_exporters -q
 echo "$ORDER: $(wc -l <"$ORDER") functions" >&2

@@ -42,12 +42,14 @@ for p in json.load(sys.stdin)["packages"]:
 [ "${#BINS[@]}" -gt 0 ] || die "no exporter binary in this workspace (cargo metadata found none)"
 has_bin() { local b; for b in "${BINS[@]}"; do [ "$b" = "$1" ] && return 0; done; return 1; }
 
-pkg_args=()
-for b in "${BINS[@]}"; do pkg_args+=(-p "$b" --bin "$b"); done
+# shellcheck source=scripts/lib/release-build.sh
+source scripts/lib/release-build.sh
 log "building (${PROFILE}): ${BINS[*]}"
 if [ "$PROFILE" = release ]; then
-    cargo build --release "${pkg_args[@]}"
+    build_release_exporters
 else
+    pkg_args=()
+    for b in "${BINS[@]}"; do pkg_args+=(-p "$b" --bin "$b"); done
     cargo build "${pkg_args[@]}"
 fi
 BIN_DIR=target/$PROFILE

@@ -6,9 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use watchkeeper_blackbox::ssrf::SsrfGuard;
 use watchkeeper_blackbox::{Blackbox, SPEC};
-use watchkeeper_core::cli::{
-    run_main_with, AsyncWorkers, ExitError, LogArgs, RuntimeShape, WebArgs,
-};
+use watchkeeper_core::cli::{run_main_with, ExitError, LogArgs, RuntimeShape, WebArgs};
 use watchkeeper_core::deadline::ScrapeTimeout;
 use watchkeeper_core::exporter::Exporter;
 
@@ -71,7 +69,6 @@ const DEFAULT_MAX_PROBES: usize = 1024;
 /// high-water mark of concurrent probes' buffers, and every probe paid cross-thread wake-ups.
 /// Measured with `scripts/bench-blackbox.sh` (docs/benchmarks.md).
 const RUNTIME: RuntimeShape = RuntimeShape {
-    workers: AsyncWorkers::MainThread,
     max_blocking_threads: 4,
 };
 

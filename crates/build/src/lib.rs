@@ -12,8 +12,8 @@ use std::path::Path;
 
 /// Emits the link arguments for the calling crate's binaries: the symbol order from
 /// `code-order.txt` when it exists and the target links with lld (Rust's default linker on
-/// x86_64 Linux), and a link map when `WATCHKEEPER_LINK_MAP` names a file (used by
-/// `scripts/code-order.sh` to find which function is at which address).
+/// x86_64 Linux), and a link map `<package>.map` in the directory `WATCHKEEPER_LINK_MAP` names
+/// (used by `scripts/code-order.sh` to find which function is at which address).
 pub fn link_code_order() {
     println!("cargo:rerun-if-changed=code-order.txt");
     println!("cargo:rerun-if-env-changed=WATCHKEEPER_LINK_MAP");
@@ -33,10 +33,8 @@ pub fn link_code_order() {
         );
         println!("cargo:rustc-link-arg-bins=-Wl,--no-warn-symbol-ordering");
     }
-    if let Some(map) = std::env::var_os("WATCHKEEPER_LINK_MAP") {
-        println!(
-            "cargo:rustc-link-arg-bins=-Wl,-Map={}",
-            Path::new(&map).display()
-        );
+    if let Some(dir) = std::env::var_os("WATCHKEEPER_LINK_MAP") {
+        let map = Path::new(&dir).join(format!("{}.map", var("CARGO_PKG_NAME")));
+        println!("cargo:rustc-link-arg-bins=-Wl,-Map={}", map.display());
     }
 }

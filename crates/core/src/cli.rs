@@ -103,35 +103,23 @@ impl ExitError {
     }
 }
 
-/// How many threads the exporter's runtime may use.
+/// The threads of an exporter's runtime.
 ///
-/// Every thread costs resident memory (its stack and, under glibc, its own malloc arena of
-/// several hundred KiB once it has allocated), so an exporter keeps few of them.
+/// Async work (serving HTTP, awaiting collectors and probes, encoding) always runs on the main
+/// thread, on tokio's current-thread scheduler: an exporter's async work is I/O it awaits, and
+/// concurrent scrapes share one collection, so more async threads only added stacks, malloc
+/// arenas and cross-thread wake-ups (measured per exporter, docs/benchmarks.md). Not linking
+/// tokio's multi-thread scheduler also keeps `libm` out of the process. Blocking and CPU-heavy
+/// work goes to the blocking pool this caps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RuntimeShape {
-    /// Where async tasks (serving HTTP, awaiting collectors, encoding) run.
-    pub workers: AsyncWorkers,
     /// Cap on the blocking pool (file reads of blocking collectors, bcrypt, reloads).
     pub max_blocking_threads: usize,
-}
-
-/// The async worker threads of an exporter's runtime.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AsyncWorkers {
-    /// One worker thread per CPU (tokio's multi-thread default).
-    PerCpu,
-    /// A fixed number of worker threads (tokio's multi-thread scheduler).
-    Threads(usize),
-    /// The main thread only (tokio's current-thread scheduler): for an exporter whose async work
-    /// is light, because its slow work runs on the blocking pool and concurrent scrapes share
-    /// one collection. No work-stealing, no cross-thread wake-ups, no worker stacks or arenas.
-    MainThread,
 }
 
 impl Default for RuntimeShape {
     fn default() -> Self {
         Self {
-            workers: AsyncWorkers::PerCpu,
             max_blocking_threads: 8,
         }
     }
@@ -153,16 +141,7 @@ where
 {
     logging::init(log.level, log.format);
     crate::malloc_arenas::cap();
-    let mut builder = match shape.workers {
-        AsyncWorkers::MainThread => tokio::runtime::Builder::new_current_thread(),
-        AsyncWorkers::PerCpu => tokio::runtime::Builder::new_multi_thread(),
-        AsyncWorkers::Threads(n) => {
-            let mut b = tokio::runtime::Builder::new_multi_thread();
-            b.worker_threads(n.max(1));
-            b
-        }
-    };
-    let runtime = match builder
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .max_blocking_threads(shape.max_blocking_threads.max(1))
         .enable_all()
         .build()

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use watchkeeper_core::cli::{
-    run_main_with, AsyncWorkers, ExitError, LogArgs, RuntimeShape, WebArgs, LONG_VERSION,
+    run_main_with, ExitError, LogArgs, RuntimeShape, WebArgs, LONG_VERSION,
 };
 use watchkeeper_core::exporter::Exporter;
 use watchkeeper_core::CollectorRunner;
@@ -39,7 +39,6 @@ struct Args {
 /// multi-thread scheduler added worker stacks, malloc arenas and cross-thread wake-ups to every
 /// scrape (RSS and tail latency, measured with `scripts/bench-db.sh`, docs/benchmarks.md).
 const RUNTIME: RuntimeShape = RuntimeShape {
-    workers: AsyncWorkers::MainThread,
     max_blocking_threads: 4,
 };
 

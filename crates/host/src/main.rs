@@ -2,7 +2,7 @@
 //! [`watchkeeper_host::cli`]; this file only wires the result into the core server.
 
 use std::process::ExitCode;
-use watchkeeper_core::cli::{run_main_with, AsyncWorkers, ExitError, RuntimeShape};
+use watchkeeper_core::cli::{run_main_with, ExitError, RuntimeShape};
 use watchkeeper_core::exporter::Exporter;
 use watchkeeper_core::CollectorRunner;
 use watchkeeper_host::cli::{self, CliExit, SPEC};
@@ -17,7 +17,6 @@ use watchkeeper_host::cli::{self, CliExit, SPEC};
 /// core's runner skips it as hung; the filesystem collector never blocks on a dead mount (see
 /// its module docs).
 const RUNTIME: RuntimeShape = RuntimeShape {
-    workers: AsyncWorkers::MainThread,
     max_blocking_threads: 4,
 };
 
