@@ -46,6 +46,7 @@ has_bin() { local b; for b in "${BINS[@]}"; do [ "$b" = "$1" ] && return 0; done
 source scripts/lib/release-build.sh
 log "building (${PROFILE}): ${BINS[*]}"
 if [ "$PROFILE" = release ]; then
+    # shellcheck disable=SC2119 # no extra cargo arguments
     build_release_exporters
 else
     pkg_args=()
