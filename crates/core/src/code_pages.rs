@@ -43,23 +43,38 @@ pub fn release_startup_pages() -> Released {
 mod linux {
     use super::Released;
     use std::io;
-    use std::os::unix::fs::MetadataExt;
 
     pub(super) fn release() -> io::Result<Released> {
-        let exe = std::fs::metadata("/proc/self/exe")?;
         let smaps = std::fs::read_to_string("/proc/self/smaps")?;
+        let all = Mapping::parse_all(&smaps);
+        // The executable is the file mapped where this very function's code is. (Comparing
+        // with a stat of /proc/self/exe would miss under overlayfs, where the maps show the
+        // underlying file's device.)
+        let anchor = release as fn() -> io::Result<Released> as usize;
         let mut released = Released::default();
-        for m in Mapping::parse_all(&smaps) {
-            let ours = m.device == exe.dev() && m.inode == exe.ino();
-            // A mapping with no private copies holds exactly the file's bytes; one with copies
-            // (relocated data, RELRO) holds state that unmapping would lose.
-            if ours && !m.writable && m.anonymous_kib == Some(0) && advise(m.start, m.end - m.start)
-            {
+        for m in releasable(&all, anchor) {
+            if advise(m.start, m.end - m.start) {
                 released.mappings += 1;
                 released.bytes += (m.end - m.start) as u64;
             }
         }
         Ok(released)
+    }
+
+    /// The mappings of the file that holds `anchor` that may be unmapped: read-only, and with
+    /// no private copies, so they hold exactly the file's bytes. A mapping with copies
+    /// (relocated data, RELRO) holds state that unmapping would lose.
+    pub(super) fn releasable(all: &[Mapping], anchor: usize) -> Vec<&Mapping> {
+        let Some(exe) = all
+            .iter()
+            .find(|m| m.start <= anchor && anchor < m.end && m.inode != 0)
+        else {
+            return Vec::new();
+        };
+        all.iter()
+            .filter(|m| m.device == exe.device && m.inode == exe.inode)
+            .filter(|m| !m.writable && m.anonymous_kib == Some(0))
+            .collect()
     }
 
     /// `MADV_DONTNEED` over one whole mapping of the executable; false when the kernel refused.
@@ -136,6 +151,10 @@ VmFlags: rd mr mw me
 55d0c10fd000-55d0c1142000 r--p 0067c000 fe:00 5309403 /usr/bin/watchkeeper-host
 Size:                276 kB
 Anonymous:           276 kB
+55d0c1142000-55d0c1143000 rw-p 006c0000 fe:00 5309403 /usr/bin/watchkeeper-host
+Anonymous:             0 kB
+7f2a10000000-7f2a10026000 r--p 00000000 fe:00 326389 /usr/lib/x86_64-linux-gnu/libc.so.6
+Anonymous:             0 kB
 7ffd1c9e2000-7ffd1ca03000 rw-p 00000000 00:00 0                          [stack]
 Anonymous:           132 kB
 ";
@@ -143,7 +162,7 @@ Anonymous:           132 kB
     #[test]
     fn smaps_mappings_carry_their_anonymous_size() {
         let all = Mapping::parse_all(SMAPS);
-        assert_eq!(all.len(), 3);
+        assert_eq!(all.len(), 5);
         assert_eq!(all[0].start, 0x55d0c0a00000);
         assert_eq!(all[0].end, 0x55d0c0b8a000);
         assert!(!all[0].writable);
@@ -153,6 +172,23 @@ Anonymous:           132 kB
         // RELRO: read-only now, but relocated at start-up, so it must never be released.
         assert_eq!(all[1].anonymous_kib, Some(276));
         assert!(all[2].writable);
+    }
+
+    #[test]
+    fn only_the_anchors_file_untouched_read_only_mappings_are_releasable() {
+        let all = Mapping::parse_all(SMAPS);
+        let starts = |anchor| -> Vec<usize> {
+            super::linux::releasable(&all, anchor)
+                .iter()
+                .map(|m| m.start)
+                .collect()
+        };
+        // Inside the executable: its first mapping only. Not the relocated RELRO one, not the
+        // writable one, not libc's, which has the same device but another inode.
+        assert_eq!(starts(0x55d0c0a00010), vec![0x55d0c0a00000]);
+        // An anchor in an anonymous mapping (inode 0) or in no mapping releases nothing.
+        assert!(starts(0x7ffd1c9e2010).is_empty());
+        assert!(starts(0x1000).is_empty());
     }
 
     /// Resident KiB of this executable's read-only mappings.
