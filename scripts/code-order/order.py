@@ -100,7 +100,7 @@ def combine(round_dirs):
     # What some rounds ran and others did not: cold neighbours of hot code, or code that runs
     # now and then. Packed right after the hot code, it costs nothing while it stays cold and
     # little when some of it runs; left in place, each function that runs costs 64 KiB.
-    for _, (rs, ru) in enumerate(rounds):
+    for rs, ru in rounds:
         for s in rs + ru:
             if s not in steady:
                 print(s)
