@@ -1,0 +1,10 @@
+//! Incident response exporter: time to acknowledge and resolve, from Alertmanager.
+
+/// Who this exporter is (`watchkeeper_incident_` self metrics, port 10155).
+pub const SPEC: watchkeeper_core::exporter::ExporterSpec =
+    watchkeeper_core::exporter::ExporterSpec {
+        name: "incident",
+        binary: "watchkeeper-incident",
+        default_port: 10155,
+        description: "Incident response exporter: time to acknowledge and resolve, from Alertmanager.",
+    };
