@@ -34,6 +34,8 @@ PACKAGES=(
     postgresql postgresql-client mariadb-server mariadb-client redis-server redis-tools
     # Tools used by the checks.
     openssl curl jq shellcheck systemd python3-venv
+    # Backup tools the backup exporter's tests drive (real repositories).
+    restic borgbackup pgbackrest
 )
 missing=()
 for p in "${PACKAGES[@]}"; do
