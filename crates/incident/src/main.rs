@@ -19,7 +19,9 @@ struct Args {
 fn main() -> ExitCode {
     let args = Args::parse();
     run_main(&args.log, async move {
-        let running = Exporter::new(watchkeeper_incident::SPEC).bind(&args.web).await?;
+        let running = Exporter::new(watchkeeper_incident::SPEC)
+            .bind(&args.web)
+            .await?;
         running.wait().await;
         Ok(())
     })
