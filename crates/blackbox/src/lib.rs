@@ -29,9 +29,7 @@ use crate::history::History;
 use crate::ssrf::SsrfGuard;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
-use watchkeeper_core::config::Reloadable;
-use watchkeeper_core::deadline::ScrapeTimeout;
+use watchkeeper_core::config::{ConfigError, Reloadable};
 use watchkeeper_core::exporter::ExporterSpec;
 use watchkeeper_core::probe::{ProbeHandler, ProbeQuery, ProbeRejection, ProbeReport};
 use watchkeeper_core::BoxFuture;
@@ -100,8 +98,7 @@ impl Blackbox {
         module_name: &str,
         target: &str,
         hostname: Option<&str>,
-        timeout: ScrapeTimeout,
-        timeout_header: Option<&str>,
+        timing: &ProbeQuery,
     ) -> Result<ProbeReport, ProbeRejection> {
         let config = self.config();
         let Some(module) = config.modules.get(module_name) else {
@@ -111,7 +108,7 @@ impl Blackbox {
             return Err(ProbeRejection("Target parameter is missing".into()));
         }
         let prober = prober::validate(module_name, module, target).map_err(ProbeRejection)?;
-        let budget = probe_budget(timeout, module.timeout(), timeout_header);
+        let budget = timing.budget(module.timeout());
         let outcome = prober::run(prober, module, target, hostname, budget, &self.guard).await;
         let report = ProbeReport {
             metrics: outcome.metrics,
@@ -128,20 +125,6 @@ impl Blackbox {
         );
         Ok(report)
     }
-}
-
-/// The probe's time budget: the scraper's timeout minus the offset, capped by the module's
-/// `timeout`; without a header, the module's timeout (or `--scrape.timeout`) decides.
-pub fn probe_budget(
-    t: ScrapeTimeout,
-    module_timeout: Option<Duration>,
-    header: Option<&str>,
-) -> Duration {
-    let t = ScrapeTimeout {
-        offset: t.offset,
-        max: module_timeout.unwrap_or(t.max),
-    };
-    t.budget(header, None)
 }
 
 fn warn_unsupported(config: &Config) {
@@ -166,21 +149,15 @@ impl ProbeHandler for Blackbox {
                 .get("hostname")
                 .filter(|h| !h.is_empty())
                 .map(str::to_string);
-            self.probe_once(
-                &module,
-                &target,
-                hostname.as_deref(),
-                q.scrape_timeout,
-                q.timeout_header.as_deref(),
-            )
-            .await
+            self.probe_once(&module, &target, hostname.as_deref(), &q)
+                .await
         })
     }
 }
 
 impl Reloadable for Blackbox {
-    fn reload(&self) -> Result<(), String> {
-        let config = Config::load(&self.path).map_err(|e| e.to_string())?;
+    fn reload(&self) -> Result<(), ConfigError> {
+        let config = Config::load(&self.path)?;
         warn_unsupported(&config);
         tls::clear_cache();
         oauth2::clear_cache();
@@ -193,35 +170,5 @@ impl Reloadable for Blackbox {
 
     fn describe(&self) -> String {
         watchkeeper_core::config::to_yaml(&*self.config())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn budget_follows_header_offset_and_module_timeout() {
-        let t = ScrapeTimeout {
-            offset: Duration::from_millis(500),
-            max: Duration::from_secs(10),
-        };
-        assert_eq!(
-            probe_budget(t, None, Some("5")),
-            Duration::from_millis(4500)
-        );
-        assert_eq!(
-            probe_budget(t, Some(Duration::from_secs(2)), Some("5")),
-            Duration::from_secs(2)
-        );
-        assert_eq!(
-            probe_budget(t, Some(Duration::from_secs(15)), None),
-            Duration::from_secs(15)
-        );
-        assert_eq!(
-            probe_budget(t, Some(Duration::from_secs(15)), Some("20")),
-            Duration::from_secs(15)
-        );
-        assert_eq!(probe_budget(t, None, None), Duration::from_secs(10));
     }
 }

@@ -9,6 +9,7 @@ use watchkeeper_blackbox::{Blackbox, SPEC};
 use watchkeeper_core::cli::{run_main_with, ExitError, LogArgs, RuntimeShape, WebArgs};
 use watchkeeper_core::deadline::ScrapeTimeout;
 use watchkeeper_core::exporter::Exporter;
+use watchkeeper_core::probe::ProbeQuery;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -136,12 +137,17 @@ async fn run(cli: Cli) -> Result<(), ExitError> {
         target,
     }) = cli.command
     {
-        let timeout = ScrapeTimeout {
-            offset: cli.web.timeout_offset.get(),
-            max: cli.web.scrape_timeout.get(),
+        let timing = ProbeQuery {
+            params: Vec::new(),
+            timeout_header: None,
+            scrape_timeout: ScrapeTimeout {
+                offset: cli.web.timeout_offset.get(),
+                max: cli.web.scrape_timeout.get(),
+            },
+            spent: std::time::Duration::ZERO,
         };
         let report = blackbox
-            .probe_once(&module, &target, hostname.as_deref(), timeout, None)
+            .probe_once(&module, &target, hostname.as_deref(), &timing)
             .await
             .map_err(|e| ExitError::Usage(e.0))?;
         print!("{}", report.debug_text());

@@ -250,8 +250,8 @@ impl Serialize for PromDuration {
 /// Something the server reloads on SIGHUP and `POST /-/reload`.
 pub trait Reloadable: Send + Sync + 'static {
     /// Re-reads the configuration. On error the previous configuration stays in force and the
-    /// message (naming file, line and field) is logged and returned to the caller.
-    fn reload(&self) -> Result<(), String>;
+    /// error (naming file, line and field) is logged and returned to the caller.
+    fn reload(&self) -> Result<(), ConfigError>;
 
     /// The configuration in force, as YAML with secrets redacted (shown on the landing page).
     fn describe(&self) -> String;

@@ -6,8 +6,8 @@
 
 use crate::cli::WebArgs;
 use crate::coalesce::{CollectedPage, ScrapeCoalescer};
-use crate::collector::CollectorRunner;
-use crate::config::Reloadable;
+use crate::collector::{BlockingCollector, BoxFuture, Collector, CollectorRunner};
+use crate::config::{ConfigError, Reloadable};
 use crate::deadline::ScrapeDeadline;
 use crate::deadline::{ScrapeTimeout, SCRAPE_TIMEOUT_HEADER};
 use crate::exposition::{accepts_gzip, Format};
@@ -16,7 +16,7 @@ use crate::metrics::MetricSet;
 use crate::page::{html_escape, Page, PageResponse};
 use crate::probe::{ProbeHandler, ProbeQuery};
 use crate::self_metrics::{add_build_info, add_process_metrics, add_reload_status, ReloadStatus};
-use crate::web_config::{AuthCheck, Credentials, WebSecurity};
+use crate::web_config::{AuthCheck, Credentials, WebConfigError, WebSecurity};
 use bytes::Bytes;
 use http::{header, Method, Request, Response, StatusCode};
 use http_body_util::Full;
@@ -41,6 +41,42 @@ pub struct ExporterSpec {
     pub default_port: u16,
     /// One line describing the exporter.
     pub description: &'static str,
+}
+
+impl ExporterSpec {
+    /// The prefix of the exporter's own metrics: `watchkeeper_<name>`.
+    pub fn metric_prefix(&self) -> String {
+        format!("watchkeeper_{}", self.name)
+    }
+}
+
+/// A POST route (a webhook, an acknowledge button). Like every route it sits behind the web
+/// config's authentication; the body is read by the server up to the route's limit, and a
+/// longer one is answered with 413 before the handler runs.
+pub trait PostHandler: Send + Sync + 'static {
+    /// Handles one request: its query string (without `?`) and its whole body.
+    fn post(&self, query: &str, body: Bytes) -> BoxFuture<'_, PageResponse>;
+}
+
+/// One registered POST route.
+struct PostRoute {
+    path: &'static str,
+    max_body: usize,
+    handler: Arc<dyn PostHandler>,
+}
+
+/// Why a reload was refused; the configuration in force stays.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// The web config file is invalid.
+    #[error(transparent)]
+    WebConfig(#[from] WebConfigError),
+    /// The new web config would switch TLS on or off, which needs a restart.
+    #[error("{}: turning TLS on or off needs a restart", .0.display())]
+    TlsSwitch(PathBuf),
+    /// The exporter's own configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
 }
 
 /// Extra HTML for the landing page.
@@ -73,6 +109,7 @@ pub struct Exporter {
     prober: Option<Arc<dyn ProbeHandler>>,
     reloadable: Option<Arc<dyn Reloadable>>,
     routes: Vec<(&'static str, Arc<dyn Page>)>,
+    post_routes: Vec<PostRoute>,
     landing: Vec<LandingSection>,
 }
 
@@ -85,13 +122,35 @@ impl Exporter {
             prober: None,
             reloadable: None,
             routes: Vec::new(),
+            post_routes: Vec::new(),
             landing: Vec::new(),
         }
     }
 
-    /// The collectors served on the telemetry path.
+    /// The collectors served on the telemetry path (for a runner built by hand, such as the
+    /// host exporter's, which also emits node_exporter's self metrics).
     pub fn collectors(mut self, runner: CollectorRunner) -> Self {
         self.runner = Some(runner);
+        self
+    }
+
+    /// The runner collectors are registered on, created for the spec on first use (its self
+    /// metrics are `watchkeeper_<name>_scrape_collector_*{collector="<its name>"}`).
+    fn runner_mut(&mut self) -> &mut CollectorRunner {
+        let prefix = self.spec.metric_prefix();
+        self.runner
+            .get_or_insert_with(|| CollectorRunner::new(vec![prefix]))
+    }
+
+    /// Registers an async collector, labelled by its own name in the self metrics.
+    pub fn collector(mut self, collector: Arc<dyn Collector>) -> Self {
+        self.runner_mut().add(collector);
+        self
+    }
+
+    /// Registers a blocking collector (file reads), run on the blocking pool.
+    pub fn blocking_collector<C: BlockingCollector>(mut self, collector: C) -> Self {
+        self.runner_mut().add_blocking(collector);
         self
     }
 
@@ -110,6 +169,21 @@ impl Exporter {
     /// An extra GET page.
     pub fn route(mut self, path: &'static str, page: Arc<dyn Page>) -> Self {
         self.routes.push((path, page));
+        self
+    }
+
+    /// A POST route whose body may be at most `max_body` bytes.
+    pub fn post_route(
+        mut self,
+        path: &'static str,
+        max_body: usize,
+        handler: Arc<dyn PostHandler>,
+    ) -> Self {
+        self.post_routes.push(PostRoute {
+            path,
+            max_body,
+            handler,
+        });
         self
     }
 
@@ -164,12 +238,13 @@ impl Exporter {
             .collect();
 
         let state = Arc::new(ServerState {
-            prefix: format!("watchkeeper_{}", self.spec.name),
+            prefix: self.spec.metric_prefix(),
             spec: self.spec,
             runner: self.runner,
             prober: self.prober,
             reloadable: self.reloadable,
             routes: self.routes,
+            post_routes: self.post_routes,
             landing: self.landing,
             telemetry_path: web.telemetry_path.clone(),
             scrape_timeout: ScrapeTimeout {
@@ -235,8 +310,8 @@ impl RunningExporter {
         let _ = self.shutdown.send(true);
     }
 
-    /// Reloads configuration as SIGHUP would; returns the error message on failure.
-    pub fn reload(&self) -> Result<(), String> {
+    /// Reloads configuration as SIGHUP would.
+    pub fn reload(&self) -> Result<(), ReloadError> {
         self.state.reload()
     }
 
@@ -263,6 +338,7 @@ struct ServerState {
     prober: Option<Arc<dyn ProbeHandler>>,
     reloadable: Option<Arc<dyn Reloadable>>,
     routes: Vec<(&'static str, Arc<dyn Page>)>,
+    post_routes: Vec<PostRoute>,
     landing: Vec<LandingSection>,
     telemetry_path: String,
     scrape_timeout: ScrapeTimeout,
@@ -307,30 +383,27 @@ impl ServerState {
     }
 
     /// Reloads the web config and the exporter config. If either is invalid, neither changes.
-    fn reload(&self) -> Result<(), String> {
+    fn reload(&self) -> Result<(), ReloadError> {
         let _serial = self.reload_lock.lock().unwrap_or_else(|p| p.into_inner());
         let result = self.reload_both();
         self.reload_status.record(result.is_ok());
         match &result {
             Ok(()) => tracing::info!("Configuration reloaded"),
-            Err(msg) => {
-                tracing::error!(error = %msg, "Reload failed; keeping the previous configuration")
+            Err(e) => {
+                tracing::error!(error = %e, "Reload failed; keeping the previous configuration")
             }
         }
         result
     }
 
-    fn reload_both(&self) -> Result<(), String> {
+    fn reload_both(&self) -> Result<(), ReloadError> {
         let new_security = match &self.web_config_file {
             Some(path) => {
-                let sec = WebSecurity::load(path).map_err(|e| e.to_string())?;
+                let sec = WebSecurity::load(path)?;
                 // The listeners were started as HTTP or HTTPS; a reload must not flip that
                 // under clients and scrape configs (exporter-toolkit fixes it at start too).
                 if sec.tls.is_some() != self.security().tls.is_some() {
-                    return Err(format!(
-                        "{}: turning TLS on or off needs a restart",
-                        path.display()
-                    ));
+                    return Err(ReloadError::TlsSwitch(path.clone()));
                 }
                 Some(sec)
             }
@@ -640,6 +713,18 @@ async fn handle(
             Err(_) => text(StatusCode::INTERNAL_SERVER_ERROR, "failed to reload config"),
         };
     }
+    if let Some(route) = state.post_routes.iter().find(|r| r.path == path) {
+        if method != Method::POST {
+            let mut r = text(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "This endpoint requires a POST request.",
+            );
+            r.headers_mut()
+                .insert(header::ALLOW, header::HeaderValue::from_static("POST"));
+            return r;
+        }
+        return post(route, &query, req).await;
+    }
     if method != Method::GET && method != Method::HEAD {
         let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed");
         r.headers_mut()
@@ -675,6 +760,39 @@ async fn handle(
         );
     }
     text(StatusCode::NOT_FOUND, "404 page not found")
+}
+
+/// Reads a POST body up to the route's limit (a slow sender is cut off by the same 30 s the
+/// header read gets) and hands it to the route's handler.
+async fn post(route: &PostRoute, query: &str, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    use http_body_util::BodyExt;
+    let too_large = || text(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large");
+    let declared = header_str(&req, "content-length").and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > route.max_body as u64) {
+        return too_large();
+    }
+    let limited = http_body_util::Limited::new(req.into_body(), route.max_body);
+    let body = match tokio::time::timeout(Duration::from_secs(30), limited.collect()).await {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => return too_large(),
+        Ok(Err(_)) => return text(StatusCode::BAD_REQUEST, "Cannot read the request body"),
+        Err(_) => {
+            return text(
+                StatusCode::REQUEST_TIMEOUT,
+                "Request body not received in time",
+            )
+        }
+    };
+    let PageResponse {
+        status,
+        content_type,
+        body,
+    } = route.handler.post(query, body).await;
+    respond(
+        StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
+        content_type,
+        body,
+    )
 }
 
 /// One bcrypt run, serialised and bounded in time, off the async workers.
@@ -776,6 +894,7 @@ async fn probe(
         params: ProbeQuery::parse_params(query),
         timeout_header: header_str(req, SCRAPE_TIMEOUT_HEADER).map(str::to_string),
         scrape_timeout: state.scrape_timeout.less(spent_on_auth),
+        spent: spent_on_auth,
     };
     let debug = q
         .get("debug")

@@ -22,6 +22,7 @@ pub mod coalesce;
 pub mod code_pages;
 pub mod config;
 pub mod exporter;
+pub mod kit;
 pub mod listen;
 pub mod logging;
 pub mod malloc_arenas;

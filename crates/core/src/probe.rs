@@ -5,7 +5,7 @@
 //! concurrency gate, and renders `debug=true`.
 
 use crate::collector::BoxFuture;
-use crate::deadline::ScrapeTimeout;
+use crate::deadline::{ScrapeDeadline, ScrapeTimeout};
 use crate::exposition::{encode, Format};
 use crate::metrics::MetricSet;
 use std::fmt::Write as _;
@@ -18,11 +18,34 @@ pub struct ProbeQuery {
     pub params: Vec<(String, String)>,
     /// The value of `X-Prometheus-Scrape-Timeout-Seconds`, if sent.
     pub timeout_header: Option<String>,
-    /// How the deadline is derived (offset and cap from the flags).
+    /// How the deadline is derived (offset and cap from the flags), with the time already spent
+    /// on this request (authentication) taken off.
     pub scrape_timeout: ScrapeTimeout,
+    /// Time already spent on this request before the prober runs (waiting for authentication).
+    pub spent: std::time::Duration,
 }
 
 impl ProbeQuery {
+    /// The probe's time budget, computed in one place for every prober: the scraper's timeout
+    /// header minus the offset, capped by `--scrape.timeout` or, when the module sets one, by the
+    /// module's timeout instead (as blackbox_exporter does); the time already spent on the
+    /// request comes off either way.
+    pub fn budget(&self, module_timeout: Option<std::time::Duration>) -> std::time::Duration {
+        let t = ScrapeTimeout {
+            offset: self.scrape_timeout.offset,
+            max: module_timeout
+                .filter(|m| !m.is_zero())
+                .map_or(self.scrape_timeout.max, |m| m.saturating_sub(self.spent)),
+        };
+        t.budget(self.timeout_header.as_deref(), None)
+            .max(std::time::Duration::from_millis(1))
+    }
+
+    /// The probe's deadline (see [`ProbeQuery::budget`]): probers receive it and never
+    /// recompute it.
+    pub fn deadline(&self, module_timeout: Option<std::time::Duration>) -> ScrapeDeadline {
+        ScrapeDeadline::after(self.budget(module_timeout))
+    }
     /// The first value of a parameter.
     pub fn get(&self, key: &str) -> Option<&str> {
         self.params
@@ -158,6 +181,40 @@ pub trait ProbeHandler: Send + Sync + 'static {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+
+    fn query(header: Option<&str>, spent_ms: u64) -> ProbeQuery {
+        let spent = Duration::from_millis(spent_ms);
+        ProbeQuery {
+            params: Vec::new(),
+            timeout_header: header.map(str::to_string),
+            scrape_timeout: ScrapeTimeout {
+                offset: Duration::from_millis(500),
+                max: Duration::from_secs(10),
+            }
+            .less(spent),
+            spent,
+        }
+    }
+
+    #[test]
+    fn one_budget_for_header_module_timeout_and_auth_time() {
+        let s = Duration::from_secs;
+        let ms = Duration::from_millis;
+        // Header minus offset; the module timeout caps it.
+        assert_eq!(query(Some("5"), 0).budget(None), ms(4500));
+        assert_eq!(query(Some("5"), 0).budget(Some(s(2))), s(2));
+        // Without a header the module's timeout decides, even above --scrape.timeout.
+        assert_eq!(query(None, 0).budget(Some(s(15))), s(15));
+        assert_eq!(query(Some("20"), 0).budget(Some(s(15))), s(15));
+        assert_eq!(query(None, 0).budget(None), s(10));
+        // Time spent on authentication comes off every path, module timeout included.
+        assert_eq!(query(Some("5"), 300).budget(None), ms(4200));
+        assert_eq!(query(None, 300).budget(Some(s(2))), ms(1700));
+        assert_eq!(query(None, 300).budget(None), ms(9700));
+        // Never zero: a probe always gets to start.
+        assert_eq!(query(None, 3000).budget(Some(s(2))), ms(1));
+    }
 
     #[test]
     fn query_parsing_decodes_escapes() {

@@ -54,9 +54,14 @@ struct Config {
     fail: AtomicBool,
 }
 impl Reloadable for Config {
-    fn reload(&self) -> Result<(), String> {
+    fn reload(&self) -> Result<(), watchkeeper_core::config::ConfigError> {
         if self.fail.load(Ordering::SeqCst) {
-            Err("conf.yml:3:5: unknown field `bogus`".into())
+            Err(watchkeeper_core::config::ConfigError::Parse {
+                path: "conf.yml".into(),
+                line: 3,
+                column: 5,
+                message: "unknown field `bogus`".into(),
+            })
         } else {
             Ok(())
         }
@@ -775,4 +780,80 @@ async fn concurrent_scrapes_with_one_timeout_share_one_collection() {
         "scrapes did not share a collection"
     );
     server.shutdown();
+}
+
+/// Echoes what a POST route received: its query and body length.
+struct Echo;
+impl watchkeeper_core::exporter::PostHandler for Echo {
+    fn post(
+        &self,
+        query: &str,
+        body: bytes::Bytes,
+    ) -> BoxFuture<'_, watchkeeper_core::page::PageResponse> {
+        let answer = format!("query={query} bytes={}", body.len());
+        Box::pin(async move { watchkeeper_core::page::PageResponse::text(202, answer) })
+    }
+}
+
+#[tokio::test]
+async fn post_routes_get_bounded_bodies_behind_auth_and_reject_other_methods() {
+    let dir = tempfile::tempdir().unwrap();
+    let web_yml = dir.path().join("web.yml");
+    let hash = bcrypt::hash("s3cret", 4).unwrap();
+    std::fs::write(&web_yml, format!("basic_auth_users:\n  am: {hash}\n")).unwrap();
+    let mut web = WebArgs::loopback_ephemeral();
+    web.web_config_file = Some(web_yml);
+    let running = Exporter::new(SPEC)
+        .post_route("/hook", 1024, Arc::new(Echo))
+        .bind(&web)
+        .await
+        .expect("server starts");
+    let url = format!("http://{}/hook", running.local_addrs()[0]);
+    let client = reqwest::Client::new();
+
+    let resp = client
+        .post(format!("{url}?id=7"))
+        .basic_auth("am", Some("s3cret"))
+        .body(vec![b'x'; 1000])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    assert_eq!(resp.text().await.unwrap().trim(), "query=id=7 bytes=1000");
+
+    let unauthenticated = client.post(&url).body("{}").send().await.unwrap();
+    assert_eq!(unauthenticated.status(), 401);
+
+    let too_large = client
+        .post(&url)
+        .basic_auth("am", Some("s3cret"))
+        .body(vec![b'x'; 1025])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(too_large.status(), 413);
+
+    // A chunked body without a length is cut at the limit too.
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        (0..8).map(|_| Ok(vec![b'y'; 512])).collect();
+    let chunked = client
+        .post(&url)
+        .basic_auth("am", Some("s3cret"))
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            chunks,
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(chunked.status(), 413);
+
+    let get = client
+        .get(&url)
+        .basic_auth("am", Some("s3cret"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get.status(), 405);
+    assert_eq!(get.headers()["allow"], "POST");
+    running.shutdown();
 }

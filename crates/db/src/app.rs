@@ -3,21 +3,24 @@
 
 use crate::config::{Config, Kind, Resolved};
 use crate::target::{Target, TargetHandle};
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
-use std::time::Duration;
-use watchkeeper_core::config::{ConfigError, Reloadable};
+use std::path::Path;
+use std::sync::Arc;
+use watchkeeper_core::config::ConfigError;
+use watchkeeper_core::kit::{ConfigFile, Live};
 use watchkeeper_core::metrics::MetricSet;
 use watchkeeper_core::probe::{ProbeHandler, ProbeLog, ProbeQuery, ProbeRejection, ProbeReport};
-use watchkeeper_core::{BoxFuture, CollectError, Collector, ScrapeContext, ScrapeDeadline};
+use watchkeeper_core::{BoxFuture, CollectError, Collector, ScrapeContext};
 
 type Targets = Arc<Vec<Arc<dyn TargetHandle>>>;
 
-/// The exporter's state: the config file and the targets built from it.
-pub struct App {
-    path: PathBuf,
-    config: RwLock<Config>,
-    targets: RwLock<Targets>,
+/// The exporter's state: the config in force and the targets built from it, swapped together on
+/// a reload by the kit's [`Live`] holder.
+pub type App = Live<Loaded>;
+
+/// One loaded configuration and its targets.
+pub struct Loaded {
+    config: Config,
+    targets: Targets,
 }
 
 /// Builds the engine-specific target for `r`, reusing `old` when its settings are unchanged
@@ -46,79 +49,70 @@ fn build_target(
     })
 }
 
-fn build_all(
-    config: &Config,
-    path: &Path,
-    old: &[Arc<dyn TargetHandle>],
-) -> Result<Targets, String> {
-    let resolved = config.resolve(path).map_err(|e| e.to_string())?;
-    let built = resolved
-        .into_iter()
-        .map(|r| build_target(r, old))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Arc::new(built))
-}
-
-impl App {
-    /// Loads the config file and builds every target (no connection is opened yet).
-    pub fn load(path: &Path) -> Result<Arc<App>, String> {
-        let config = Config::load(path).map_err(|e: ConfigError| e.to_string())?;
-        let targets = build_all(&config, path, &[])?;
-        Ok(Arc::new(App {
-            path: path.to_path_buf(),
-            config: RwLock::new(config),
-            targets: RwLock::new(targets),
-        }))
+impl ConfigFile for Loaded {
+    /// Loads the config file and builds every target (no connection is opened yet); on a
+    /// reload, unchanged targets keep their connections.
+    fn load(path: &Path, previous: Option<&Self>) -> Result<Self, ConfigError> {
+        let config = Config::load(path)?;
+        let old = previous.map_or(&[][..], |p| &p.targets[..]);
+        let targets = config
+            .resolve(path)?
+            .into_iter()
+            .map(|r| build_target(r, old))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|message| ConfigError::Invalid {
+                path: path.to_path_buf(),
+                message,
+            })?;
+        Ok(Loaded {
+            config,
+            targets: Arc::new(targets),
+        })
     }
 
+    fn describe(&self) -> String {
+        watchkeeper_core::config::to_yaml(&self.config)
+    }
+
+    fn summary(&self) -> String {
+        format!("{} targets", self.targets.len())
+    }
+}
+
+impl Loaded {
     /// The targets in force.
-    pub fn targets(&self) -> Targets {
-        Arc::clone(&self.targets.read().unwrap_or_else(|p| p.into_inner()))
+    pub fn targets(&self) -> &Targets {
+        &self.targets
     }
 
     /// The target called `name`.
     pub fn find(&self, name: &str) -> Option<Arc<dyn TargetHandle>> {
-        self.targets().iter().find(|t| t.name() == name).cloned()
-    }
-
-    /// The `/metrics` collector scraping every target concurrently.
-    pub fn collector(self: &Arc<Self>) -> Arc<dyn Collector> {
-        Arc::new(AllTargets(Arc::clone(self)))
-    }
-
-    /// The `/probe?target=NAME` handler.
-    pub fn prober(self: &Arc<Self>) -> Arc<dyn ProbeHandler> {
-        Arc::new(Prober(Arc::clone(self)))
-    }
-
-    /// A short HTML section for the landing page: the target names and engines.
-    pub fn landing_html(&self) -> String {
-        let mut html = String::from("<h2>Targets</h2><ul>");
-        for t in self.targets().iter() {
-            let name = watchkeeper_core::page::html_escape(t.name());
-            html.push_str(&format!(
-                "<li><a href=\"/probe?target={name}\">{name}</a> ({})</li>",
-                t.kind().prefix()
-            ));
-        }
-        html.push_str("</ul>");
-        html
+        self.targets.iter().find(|t| t.name() == name).cloned()
     }
 }
 
-impl Reloadable for App {
-    fn reload(&self) -> Result<(), String> {
-        let config = Config::load(&self.path).map_err(|e| e.to_string())?;
-        let old = self.targets();
-        let targets = build_all(&config, &self.path, &old)?;
-        *self.config.write().unwrap_or_else(|p| p.into_inner()) = config;
-        *self.targets.write().unwrap_or_else(|p| p.into_inner()) = targets;
-        Ok(())
-    }
+/// The `/metrics` collector scraping every target concurrently.
+pub fn collector(app: &Arc<App>) -> Arc<dyn Collector> {
+    Arc::new(AllTargets(Arc::clone(app)))
+}
 
-    fn describe(&self) -> String {
-        watchkeeper_core::config::to_yaml(&*self.config.read().unwrap_or_else(|p| p.into_inner()))
+/// The `/probe?target=NAME` handler.
+pub fn prober(app: &Arc<App>) -> Arc<dyn ProbeHandler> {
+    Arc::new(Prober(Arc::clone(app)))
+}
+
+/// A short HTML section for the landing page: the target names and engines.
+pub fn landing_html(app: &App) -> String {
+    let mut html = String::from("<h2>Targets</h2><ul>");
+    for t in app.get().targets.iter() {
+        let name = watchkeeper_core::page::html_escape(t.name());
+        html.push_str(&format!(
+            "<li><a href=\"/probe?target={name}\">{name}</a> ({})</li>",
+            t.kind().prefix()
+        ));
     }
+    html.push_str("</ul>");
+    html
 }
 
 /// Scrapes every target at once. Each target answers before the deadline on its own (with
@@ -132,7 +126,7 @@ impl Collector for AllTargets {
 
     fn collect(&self, ctx: ScrapeContext) -> BoxFuture<'_, Result<MetricSet, CollectError>> {
         Box::pin(async move {
-            let targets = self.0.targets();
+            let targets = Arc::clone(&self.0.get().targets);
             let runs = targets.iter().map(|t| async move {
                 let started = std::time::Instant::now();
                 let set = t.scrape(ctx.deadline).await;
@@ -168,13 +162,13 @@ impl ProbeHandler for Prober {
                     "missing parameter \"target\" (a target name from the config file)".into(),
                 )
             })?;
-            let Some(target) = self.0.find(name) else {
+            let Some(target) = self.0.get().find(name) else {
                 // Only names are accepted: a DSN in a URL would leak credentials into logs.
                 let shown: String = name.chars().take(64).collect();
                 return Err(ProbeRejection(format!("unknown target {shown:?}")));
             };
-            let budget = q.scrape_timeout.budget(q.timeout_header.as_deref(), None);
-            let deadline = ScrapeDeadline::after(budget.max(Duration::from_millis(1)));
+            let budget = q.budget(None);
+            let deadline = q.deadline(None);
             let mut log = ProbeLog::new();
             log.info(format!(
                 "scraping target {} ({}) with a budget of {:.3}s",
