@@ -267,6 +267,20 @@ impl Config {
     }
 }
 
+impl watchkeeper_core::kit::ConfigFile for Config {
+    fn load(path: &Path, _previous: Option<&Self>) -> Result<Self, ConfigError> {
+        Config::load(path)
+    }
+
+    fn describe(&self) -> String {
+        watchkeeper_core::config::to_yaml(self)
+    }
+
+    fn summary(&self) -> String {
+        Config::summary(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

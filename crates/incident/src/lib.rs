@@ -2,14 +2,32 @@
 
 pub mod api;
 pub mod config;
+pub mod engine;
+pub mod follower;
+pub mod handlers;
 pub mod incident;
 pub mod matcher;
+pub mod metrics;
+pub mod page;
 pub mod stats;
 pub mod store;
 pub mod timestamp;
 pub mod tracker;
 #[cfg(test)]
 mod tracker_tests;
+
+use std::path::Path;
+
+/// Opens the store and restores the tracker from it (blocking: call before the runtime runs).
+pub fn open_storage(
+    path: &Path,
+    config: &config::Config,
+) -> Result<(store::Store, tracker::Tracker), store::StoreError> {
+    let store = store::Store::open(path)?;
+    let mut tracker = tracker::Tracker::new(config.matchers(), config.watchdog.clone());
+    tracker.restore(store.load_all()?, timestamp::now());
+    Ok((store, tracker))
+}
 
 /// Who this exporter is (`watchkeeper_incident_` self metrics, port 10155).
 pub const SPEC: watchkeeper_core::exporter::ExporterSpec =
