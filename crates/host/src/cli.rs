@@ -112,6 +112,21 @@ struct Flags {
     #[arg(long = "collector.netclass.ignore-invalid-speed")]
     netclass_ignore_invalid_speed: bool,
 
+    /// Regexp of ARP devices to exclude (mutually exclusive with device-include).
+    #[arg(long = "collector.arp.device-exclude", value_name = "REGEX")]
+    arp_exclude: Option<String>,
+    /// Regexp of ARP devices to include (mutually exclusive with device-exclude).
+    #[arg(long = "collector.arp.device-include", value_name = "REGEX")]
+    arp_include: Option<String>,
+
+    /// Regexp of power supplies to ignore for the powersupplyclass collector.
+    #[arg(
+        long = "collector.powersupply.ignored-supplies",
+        value_name = "REGEX",
+        default_value = "^$"
+    )]
+    powersupply_ignored: String,
+
     /// Disable every collector not explicitly enabled with --collector.<name>.
     #[arg(long = "collector.disable-defaults")]
     disable_defaults: bool,
@@ -350,6 +365,16 @@ where
             )?),
             ignore_invalid_speed: flags.netclass_ignore_invalid_speed,
         },
+        arp_devices: device_filter(
+            "arp",
+            flags.arp_exclude.as_deref(),
+            flags.arp_include.as_deref(),
+            None,
+        )?,
+        powersupply_ignored: Some(compile(
+            "collector.powersupply.ignored-supplies",
+            &flags.powersupply_ignored,
+        )?),
         ..HostOptions::default()
     };
 

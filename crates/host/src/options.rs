@@ -60,6 +60,10 @@ pub struct HostOptions {
     pub netdev: NetdevOptions,
     /// Netclass collector settings.
     pub netclass: NetclassOptions,
+    /// Devices the arp collector reports (`--collector.arp.device-include/-exclude`).
+    pub arp_devices: DeviceFilter,
+    /// Power supplies left out (`--collector.powersupply.ignored-supplies`, default none).
+    pub powersupply_ignored: Option<Regex>,
 }
 
 /// Compiles a regex that is a constant of this crate.

@@ -1,8 +1,12 @@
 //! The host collectors, one file each, and the list the binary registers them from.
 
+pub mod arp;
+pub mod bonding;
+pub(crate) mod class_dir;
 pub mod conntrack;
 pub mod cpu;
 pub mod diskstats;
+pub mod entropy;
 pub mod filefd;
 pub mod filesystem;
 pub mod hwmon;
@@ -13,16 +17,22 @@ pub mod meminfo;
 pub mod netclass;
 pub mod netdev;
 pub mod netstat;
+pub mod nvme;
 pub mod os;
+pub mod powersupplyclass;
 pub mod pressure;
 pub(crate) mod procfile;
+pub mod schedstat;
 pub mod sockstat;
+pub mod softnet;
 pub mod stat;
 pub(crate) mod sysfs_dir;
 pub mod textfile;
 pub(crate) mod textformat;
+pub mod thermal_zone;
 pub mod time;
 pub mod timex;
+pub mod udp_queues;
 pub mod uname;
 pub mod vmstat;
 
@@ -62,6 +72,15 @@ pub const ALL: &[CollectorDef] = &[
     netclass::DEF,
     hwmon::DEF,
     mdadm::DEF,
+    thermal_zone::DEF,
+    powersupplyclass::DEF,
+    nvme::DEF,
+    bonding::DEF,
+    softnet::DEF,
+    udp_queues::DEF,
+    arp::DEF,
+    entropy::DEF,
+    schedstat::DEF,
     // Last: on its first encounter a hung network mount costs up to the mount timeout, and
     // blocking collectors run one after another, so nothing else waits behind it.
     filesystem::DEF,
