@@ -37,7 +37,10 @@ pub struct TlsConfig {
     modules: BTreeMap<String, Arc<Prepared>>,
     default_module: Arc<Prepared>,
     scanner: Arc<FileScanner>,
-    errors: Arc<ErrorCounters>,
+    /// Failures of file sources (written by the files collector).
+    file_errors: Arc<ErrorCounters>,
+    /// Failures of endpoints (written by the endpoints collector).
+    endpoint_errors: Arc<ErrorCounters>,
 }
 
 fn invalid(path: &Path, message: String) -> ConfigError {
@@ -85,7 +88,9 @@ impl ConfigFile for TlsConfig {
             Some(p) if *p.scanner.options() == raw.labels => Arc::clone(&p.scanner),
             _ => Arc::new(FileScanner::new(raw.labels.clone())),
         };
-        let errors = previous.map_or_else(Default::default, |p| Arc::clone(&p.errors));
+        let file_errors = previous.map_or_else(Default::default, |p| Arc::clone(&p.file_errors));
+        let endpoint_errors =
+            previous.map_or_else(Default::default, |p| Arc::clone(&p.endpoint_errors));
         Ok(Self {
             raw,
             sources,
@@ -93,7 +98,8 @@ impl ConfigFile for TlsConfig {
             modules,
             default_module,
             scanner,
-            errors,
+            file_errors,
+            endpoint_errors,
         })
     }
 
@@ -121,8 +127,8 @@ impl BlockingCollector for FilesCollector {
 
     fn collect(&self, out: &mut MetricSet) -> Result<(), CollectError> {
         let c = self.0.get();
-        c.scanner.collect(&c.sources, &c.errors, out);
-        write_error_counters(out, &c.errors);
+        c.scanner.collect(&c.sources, &c.file_errors, out);
+        write_error_counters(out, &c.file_errors);
         Ok(())
     }
 }
@@ -175,7 +181,7 @@ impl Collector for EndpointsCollector {
             for (e, o) in &outcomes {
                 crate::report::write(&mut out, Some(&e.label), o);
                 if let Some((reason, detail)) = &o.failure {
-                    c.errors.record(&e.label, *reason, detail);
+                    c.endpoint_errors.record(&e.label, *reason, detail);
                 }
                 for (i, f) in o.chain.iter().enumerate() {
                     let origin = Origin {
@@ -196,9 +202,7 @@ impl Collector for EndpointsCollector {
                 let v = if o.failure.is_none() { 1.0 } else { 0.0 };
                 up.sample(&[("source_kind", "endpoint"), ("source", &e.label)], v);
             }
-            if c.sources.is_empty() {
-                write_error_counters(&mut out, &c.errors);
-            }
+            write_error_counters(&mut out, &c.endpoint_errors);
             Ok(out)
         })
     }
