@@ -5,7 +5,8 @@
 //! metric are the same for every engine and live in [`crate::target`].
 
 use std::borrow::Cow;
-use watchkeeper_core::metrics::{MetricSet, MetricType};
+use std::collections::HashMap;
+use watchkeeper_core::metrics::{Family, LabelSet, MetricSet, MetricType};
 use watchkeeper_core::{BoxFuture, ScrapeDeadline};
 
 /// Why an engine operation failed. Messages never contain the password (the target also scrubs
@@ -121,9 +122,13 @@ pub trait Engine: Send + Sync + 'static {
 }
 
 /// Writes samples for one target: every sample gets the `target` label first.
+///
+/// Families are found by a hash of their name, so an engine may write many hundreds of them
+/// (every `SHOW GLOBAL STATUS` row) without a quadratic search.
 #[derive(Debug)]
 pub struct Out {
-    set: MetricSet,
+    families: Vec<Family>,
+    index: HashMap<Box<str>, usize>,
     target: String,
 }
 
@@ -131,7 +136,8 @@ impl Out {
     /// An empty writer for the target named `target`.
     pub fn new(target: &str) -> Self {
         Self {
-            set: MetricSet::new(),
+            families: Vec::new(),
+            index: HashMap::new(),
             target: target.to_string(),
         }
     }
@@ -139,6 +145,36 @@ impl Out {
     /// The target name.
     pub fn target(&self) -> &str {
         &self.target
+    }
+
+    /// Whether a family named `name` has been written.
+    pub fn has(&self, name: &str) -> bool {
+        self.index.contains_key(name)
+    }
+
+    /// The family named `name`, created with `help` and `kind` if new (an existing family keeps
+    /// its first help and type).
+    fn family(
+        &mut self,
+        name: Cow<'static, str>,
+        help: Cow<'static, str>,
+        kind: MetricType,
+    ) -> &mut Family {
+        let i = match self.index.get(name.as_ref()) {
+            Some(&i) => i,
+            None => {
+                let i = self.families.len();
+                self.index.insert(name.as_ref().into(), i);
+                self.families.push(Family {
+                    name,
+                    help,
+                    kind,
+                    samples: Vec::new(),
+                });
+                i
+            }
+        };
+        &mut self.families[i]
     }
 
     /// Adds one sample of `name` with `labels` (after `target`).
@@ -153,7 +189,12 @@ impl Out {
         let mut all: Vec<(&str, &str)> = Vec::with_capacity(labels.len() + 1);
         all.push(("target", &self.target));
         all.extend_from_slice(labels);
-        self.set.family(name, help, kind).sample(&all, value);
+        let mut rendered = LabelSet::new();
+        for (k, v) in all {
+            rendered.push(k, v);
+        }
+        self.family(name.into(), help.into(), kind)
+            .sample_rendered(&rendered, value);
     }
 
     /// Adds a gauge sample.
@@ -180,12 +221,26 @@ impl Out {
 
     /// Moves the samples of `other` (same target) into this writer.
     pub fn merge(&mut self, other: Out) {
-        self.set.merge(other.set);
+        for f in other.families {
+            let Family {
+                name,
+                help,
+                kind,
+                samples,
+            } = f;
+            self.family(name, help, kind).samples.extend(samples);
+        }
     }
 
     /// The samples written so far.
     pub fn into_set(self) -> MetricSet {
-        self.set
+        let mut set = MetricSet::new();
+        set.merge_all(self.families.into_iter().map(|f| {
+            let mut one = MetricSet::new();
+            one.family(f.name, f.help, f.kind).samples = f.samples;
+            one
+        }));
+        set
     }
 }
 

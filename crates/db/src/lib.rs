@@ -12,6 +12,7 @@ pub mod engine;
 pub mod mysql;
 pub mod postgres;
 pub mod redis;
+pub mod sanitize;
 pub mod target;
 mod yaml_position;
 

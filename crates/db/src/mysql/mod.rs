@@ -1,10 +1,14 @@
 //! MySQL and MariaDB: metrics named as mysqld_exporter names them (`mysql_` prefix).
 
+mod global_status;
+mod global_variables;
+mod innodb_cmp;
+mod value;
+
 use crate::config::Resolved;
-use crate::engine::{unix_now, within, Cell, CollectorOutcome, DbError, Engine, Out, Row};
+use crate::engine::{within, Cell, CollectorOutcome, DbError, Engine, Out, Row};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts, OptsBuilder, SslOpts, Value};
-use watchkeeper_core::metrics::MetricType;
 use watchkeeper_core::{BoxFuture, ScrapeDeadline};
 
 /// The MySQL engine of one target.
@@ -106,113 +110,50 @@ async fn rows(conn: &mut Conn, sql: &str, limit: usize) -> Result<(Vec<Row>, boo
     Ok((out, truncated))
 }
 
-/// `SHOW GLOBAL STATUS` names (lower case) exported as `mysql_global_status_<name>`.
-const STATUS: [&str; 20] = [
-    "aborted_clients",
-    "aborted_connects",
-    "bytes_received",
-    "bytes_sent",
-    "connections",
-    "max_used_connections",
-    "queries",
-    "questions",
-    "slow_queries",
-    "threads_cached",
-    "threads_connected",
-    "threads_created",
-    "threads_running",
-    "uptime",
-    "innodb_buffer_pool_bytes_data",
-    "innodb_buffer_pool_bytes_dirty",
-    "innodb_buffer_pool_read_requests",
-    "innodb_buffer_pool_reads",
-    "innodb_buffer_pool_wait_free",
-    "innodb_buffer_pool_write_requests",
-];
+/// Reads a two-column `SHOW ...` answer as (name, value) text pairs.
+fn pairs(rows: &[Row]) -> impl Iterator<Item = (&str, &str)> {
+    rows.iter().filter_map(|row| {
+        let name = match &row.first()?.1 {
+            Cell::Text(t) => t.as_str(),
+            _ => return None,
+        };
+        let value = match &row.get(1)?.1 {
+            Cell::Text(t) => t.as_str(),
+            _ => return None,
+        };
+        Some((name, value))
+    })
+}
 
-fn pair(row: &Row) -> Option<(String, &Cell)> {
-    Some((
-        row.first()?.1.as_label().to_ascii_lowercase(),
-        &row.get(1)?.1,
-    ))
+/// At most this many rows are read from one `SHOW` statement; the rest are discarded (and the
+/// cut logged once). Real servers have about a thousand.
+const MAX_ROWS: usize = 20_000;
+
+async fn show(conn: &mut Conn, sql: &'static str) -> Result<Vec<Row>, DbError> {
+    let (rows, truncated) = rows(conn, sql, MAX_ROWS).await?;
+    if truncated {
+        crate::sanitize::warn_once(&format!("rows:{sql}"), || {
+            format!("{sql}: more than {MAX_ROWS} rows; the rest are ignored")
+        });
+    }
+    Ok(rows)
 }
 
 async fn collect_status(conn: &mut Conn, out: &mut Out) -> Result<(), DbError> {
-    let (rows, _) = rows(conn, "SHOW GLOBAL STATUS", usize::MAX).await?;
-    for row in &rows {
-        let Some((name, value)) = pair(row) else {
-            continue;
-        };
-        let Some(v) = value.as_value() else { continue };
-        if STATUS.contains(&name.as_str()) {
-            out.add(
-                format!("mysql_global_status_{name}"),
-                "Generic metric from SHOW GLOBAL STATUS.",
-                MetricType::Untyped,
-                &[],
-                v,
-            );
-            if name == "uptime" {
-                out.gauge(
-                    "mysql_start_time_seconds",
-                    "Start time of the server, in Unix seconds.",
-                    &[],
-                    (unix_now() - v).floor(),
-                );
-            }
-        } else if let Some(state) = name.strip_prefix("innodb_buffer_pool_pages_") {
-            match state {
-                "data" | "free" | "misc" | "old" => out.gauge(
-                    "mysql_global_status_buffer_pool_pages",
-                    "Innodb buffer pool pages by state.",
-                    &[("state", state)],
-                    v,
-                ),
-                "dirty" => out.gauge(
-                    "mysql_global_status_buffer_pool_dirty_pages",
-                    "Innodb buffer pool dirty pages.",
-                    &[],
-                    v,
-                ),
-                _ => {}
-            }
-        }
-    }
+    let rows = show(conn, "SHOW GLOBAL STATUS").await?;
+    global_status::to_samples(pairs(&rows), out);
     Ok(())
 }
 
 async fn collect_variables(conn: &mut Conn, out: &mut Out) -> Result<(), DbError> {
-    let (rows, _) = rows(
-        conn,
-        "SHOW GLOBAL VARIABLES WHERE Variable_name IN ('max_connections', 'version', 'version_comment', 'innodb_version')",
-        16,
-    )
-    .await?;
-    let get = |n: &str| {
-        rows.iter()
-            .filter_map(pair)
-            .find(|(k, _)| k == n)
-            .map(|(_, v)| v.clone())
-    };
-    if let Some(v) = get("max_connections").and_then(|c| c.as_value()) {
-        out.gauge(
-            "mysql_global_variables_max_connections",
-            "Generic gauge metric from SHOW GLOBAL VARIABLES.",
-            &[],
-            v,
-        );
-    }
-    let label = |n: &str| get(n).map(|c| c.as_label()).unwrap_or_default();
-    out.gauge(
-        "mysql_version_info",
-        "MySQL version and distribution.",
-        &[
-            ("innodb_version", &label("innodb_version")),
-            ("version", &label("version")),
-            ("version_comment", &label("version_comment")),
-        ],
-        1.0,
-    );
+    let rows = show(conn, "SHOW GLOBAL VARIABLES").await?;
+    global_variables::to_samples(pairs(&rows), out);
+    Ok(())
+}
+
+async fn collect_innodb_cmp(conn: &mut Conn, out: &mut Out) -> Result<(), DbError> {
+    let (rows, _) = rows(conn, innodb_cmp::SQL, 1024).await?;
+    innodb_cmp::to_samples(&rows, out);
     Ok(())
 }
 
@@ -306,7 +247,7 @@ impl Engine for Mysql {
         out: &'a mut Out,
     ) -> BoxFuture<'a, Vec<CollectorOutcome>> {
         Box::pin(async move {
-            let mut outcomes: Vec<CollectorOutcome> = Vec::with_capacity(3);
+            let mut outcomes: Vec<CollectorOutcome> = Vec::with_capacity(4);
             outcomes.push((
                 "global_status",
                 within(deadline, collect_status(conn, out)).await,
@@ -318,6 +259,10 @@ impl Engine for Mysql {
             outcomes.push((
                 "slave_status",
                 within(deadline, collect_replica(conn, out)).await,
+            ));
+            outcomes.push((
+                "info_schema_innodb_cmp",
+                within(deadline, collect_innodb_cmp(conn, out)).await,
             ));
             outcomes
         })
