@@ -4,6 +4,8 @@
 //! [`PromDuration`] (Prometheus duration syntax), and the [`Reloadable`] hook the server calls on
 //! SIGHUP and `POST /-/reload`.
 
+pub mod position;
+
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
