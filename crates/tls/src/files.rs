@@ -114,7 +114,13 @@ impl FileScanner {
             // Forget files that are gone, so the cache never outgrows the file set.
             cache.retain(|p, _| live.contains_key(p));
         }
+        // Two patterns walking the same tree meet the same loop: one source, one error.
+        walk_errors.sort_by(|a, b| a.path.cmp(&b.path));
+        walk_errors.dedup_by(|a, b| a.path == b.path);
         for e in walk_errors {
+            if seen.contains(&e.path) {
+                continue;
+            }
             let shown = display_path(&e.path, self.opts.trim_path_components);
             errors.record(&shown, e.reason, &e.detail);
             outcomes.push((shown, Outcome::Failed));
