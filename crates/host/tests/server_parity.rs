@@ -26,6 +26,8 @@ const COLLECTORS: &[&str] = &[
     "arp",
     "entropy",
     "schedstat",
+    "nfs",
+    "nfsd",
 ];
 
 /// Known, deliberate differences: (sample key prefix, why). Empty today.

@@ -17,11 +17,14 @@ pub mod meminfo;
 pub mod netclass;
 pub mod netdev;
 pub mod netstat;
+pub mod nfs;
+pub mod nfsd;
 pub mod nvme;
 pub mod os;
 pub mod powersupplyclass;
 pub mod pressure;
 pub(crate) mod procfile;
+pub(crate) mod rpc_stats;
 pub mod schedstat;
 pub mod sockstat;
 pub mod softnet;
@@ -81,6 +84,8 @@ pub const ALL: &[CollectorDef] = &[
     arp::DEF,
     entropy::DEF,
     schedstat::DEF,
+    nfs::DEF,
+    nfsd::DEF,
     // Last: on its first encounter a hung network mount costs up to the mount timeout, and
     // blocking collectors run one after another, so nothing else waits behind it.
     filesystem::DEF,
