@@ -28,6 +28,8 @@ const COLLECTORS: &[&str] = &[
     "schedstat",
     "nfs",
     "nfsd",
+    "xfs",
+    "zfs",
 ];
 
 /// Known, deliberate differences: (sample key prefix, why). Empty today.

@@ -38,6 +38,8 @@ pub mod timex;
 pub mod udp_queues;
 pub mod uname;
 pub mod vmstat;
+pub mod xfs;
+pub mod zfs;
 
 use crate::options::HostOptions;
 use std::sync::Arc;
@@ -86,6 +88,8 @@ pub const ALL: &[CollectorDef] = &[
     schedstat::DEF,
     nfs::DEF,
     nfsd::DEF,
+    xfs::DEF,
+    zfs::DEF,
     // Last: on its first encounter a hung network mount costs up to the mount timeout, and
     // blocking collectors run one after another, so nothing else waits behind it.
     filesystem::DEF,
