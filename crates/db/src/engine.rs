@@ -197,6 +197,24 @@ impl Out {
             .sample_rendered(&rendered, value);
     }
 
+    /// Adds one sample of `name` + `suffix` (the `_sum` / `_count` parts of a summary).
+    pub fn add_with_suffix(
+        &mut self,
+        name: impl Into<Cow<'static, str>>,
+        help: impl Into<Cow<'static, str>>,
+        kind: MetricType,
+        suffix: &'static str,
+        labels: &[(&str, &str)],
+        value: f64,
+    ) {
+        let target = self.target.clone();
+        let mut all: Vec<(&str, &str)> = Vec::with_capacity(labels.len() + 1);
+        all.push(("target", &target));
+        all.extend_from_slice(labels);
+        self.family(name.into(), help.into(), kind)
+            .sample_with_suffix(suffix, &all, value);
+    }
+
     /// Adds a gauge sample.
     pub fn gauge(
         &mut self,

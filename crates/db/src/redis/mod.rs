@@ -1,24 +1,31 @@
-//! Redis: metrics named as redis_exporter names them (`redis_` prefix), from `INFO ALL`.
+//! Redis: metrics named as redis_exporter names them (`redis_` prefix), from `INFO ALL`,
+//! `SLOWLOG` and `LATENCY LATEST`, sent together (one round trip on the multiplexed
+//! connection).
+
+mod commandstats;
+mod info;
+mod keyspace;
+mod slowlog;
+
+pub use info::{info_to_samples, parse_info};
 
 use crate::config::Resolved;
-use crate::engine::{unix_now, within, Cell, CollectorOutcome, DbError, Engine, Out, Row};
+use crate::engine::{within, Cell, CollectorOutcome, DbError, Engine, Out, Row};
 use redis::aio::MultiplexedConnection;
 use redis::{
     AsyncConnectionConfig, Client, ConnectionAddr, ConnectionInfo, ErrorKind, RedisConnectionInfo,
     RedisError, Value,
 };
-use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
-use watchkeeper_core::metrics::MetricType;
 use watchkeeper_core::{BoxFuture, ScrapeDeadline};
 
 /// The Redis engine of one target.
 pub struct Redis {
     client: Client,
     timeout: Duration,
-    /// `CONFIG GET databases`, asked once: it only changes with a server restart.
-    databases: Mutex<Option<u32>>,
+    /// `CONFIG GET databases` and `io-threads`, asked once: they only change with a restart.
+    config: Mutex<Option<StaticConfig>>,
 }
 
 fn read(path: &std::path::Path, field: &str) -> Result<Vec<u8>, String> {
@@ -78,7 +85,7 @@ impl Redis {
         Ok(Self {
             client,
             timeout: t.connect_timeout.get(),
-            databases: Mutex::new(None),
+            config: Mutex::new(None),
         })
     }
 }
@@ -116,281 +123,94 @@ fn classify(e: RedisError, connecting: bool) -> DbError {
     }
 }
 
-/// `INFO` output as key/value pairs (section headers and blank lines skipped).
-pub fn parse_info(text: &str) -> HashMap<&str, &str> {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| l.trim_end_matches('\r').split_once(':'))
-        .collect()
-}
-
-/// `keys=1,expires=0,avg_ttl=0` -> pairs.
-fn sub_fields(v: &str) -> impl Iterator<Item = (&str, &str)> {
-    v.split(',').filter_map(|p| p.split_once('='))
-}
-
-const GAUGES: [(&str, &str, &str); 13] = [
-    (
-        "used_memory",
-        "redis_memory_used_bytes",
-        "Memory used by Redis in bytes.",
-    ),
-    (
-        "maxmemory",
-        "redis_memory_max_bytes",
-        "Configured memory limit in bytes (0: none).",
-    ),
-    (
-        "connected_clients",
-        "redis_connected_clients",
-        "Number of client connections.",
-    ),
-    (
-        "blocked_clients",
-        "redis_blocked_clients",
-        "Clients blocked in a blocking call.",
-    ),
-    (
-        "maxclients",
-        "redis_config_maxclients",
-        "Maximum number of client connections allowed.",
-    ),
-    (
-        "connected_slaves",
-        "redis_connected_slaves",
-        "Number of connected replicas.",
-    ),
-    (
-        "master_repl_offset",
-        "redis_master_repl_offset",
-        "Replication offset of this server.",
-    ),
-    (
-        "slave_repl_offset",
-        "redis_slave_repl_offset",
-        "Replication offset processed by this replica.",
-    ),
-    (
-        "master_last_io_seconds_ago",
-        "redis_master_last_io_seconds_ago",
-        "Seconds since the last interaction with the master.",
-    ),
-    (
-        "master_sync_in_progress",
-        "redis_master_sync_in_progress",
-        "Whether the replica is syncing from its master.",
-    ),
-    (
-        "rdb_changes_since_last_save",
-        "redis_rdb_changes_since_last_save",
-        "Changes since the last RDB save.",
-    ),
-    (
-        "rdb_last_save_time",
-        "redis_rdb_last_save_timestamp_seconds",
-        "Time of the last successful RDB save, in Unix seconds.",
-    ),
-    (
-        "uptime_in_seconds",
-        "redis_uptime_in_seconds",
-        "Seconds since the server started.",
-    ),
-];
-
-const COUNTERS: [(&str, &str, &str); 7] = [
-    (
-        "rejected_connections",
-        "redis_rejected_connections_total",
-        "Connections rejected because of maxclients.",
-    ),
-    (
-        "evicted_keys",
-        "redis_evicted_keys_total",
-        "Keys evicted because of maxmemory.",
-    ),
-    ("expired_keys", "redis_expired_keys_total", "Keys expired."),
-    (
-        "keyspace_hits",
-        "redis_keyspace_hits_total",
-        "Successful key lookups.",
-    ),
-    (
-        "keyspace_misses",
-        "redis_keyspace_misses_total",
-        "Failed key lookups.",
-    ),
-    (
-        "total_commands_processed",
-        "redis_commands_processed_total",
-        "Commands processed.",
-    ),
-    (
-        "total_connections_received",
-        "redis_connections_received_total",
-        "Connections accepted.",
-    ),
-];
-
-/// Writes the samples of one `INFO ALL` answer.
-pub fn info_to_samples(info: &HashMap<&str, &str>, databases: Option<u32>, out: &mut Out) {
-    let f = |k: &str| info.get(k).and_then(|v| v.trim().parse::<f64>().ok());
-    for (key, name, help) in GAUGES {
-        if let Some(v) = f(key) {
-            out.gauge(name, help, &[], v);
-        }
-    }
-    for (key, name, help) in COUNTERS {
-        if let Some(v) = f(key) {
-            out.counter(name, help, &[], v);
-        }
-    }
-    if let Some(up) = f("uptime_in_seconds") {
-        out.gauge(
-            "redis_start_time_seconds",
-            "Start time of the Redis instance, in Unix seconds.",
-            &[],
-            (unix_now() - up).floor(),
-        );
-    }
-    if let Some(s) = info.get("rdb_last_bgsave_status") {
-        out.gauge(
-            "redis_rdb_last_bgsave_status",
-            "Whether the last background save succeeded.",
-            &[],
-            if s.trim() == "ok" { 1.0 } else { 0.0 },
-        );
-    }
-    if let Some(s) = info.get("master_link_status") {
-        out.gauge(
-            "redis_master_link_up",
-            "Whether the replica's link to its master is up.",
-            &[],
-            if s.trim() == "up" { 1.0 } else { 0.0 },
-        );
-    }
-    if let Some(v) = f("repl_backlog_active") {
-        out.gauge(
-            "redis_repl_backlog_is_active",
-            "Whether the replication backlog is active.",
-            &[],
-            v,
-        );
-    }
-    if let Some(v) = f("repl_backlog_size") {
-        out.gauge(
-            "redis_replication_backlog_bytes",
-            "Size of the replication backlog in bytes.",
-            &[],
-            v,
-        );
-    }
-    let label = |k: &str| info.get(k).map(|v| v.trim()).unwrap_or("");
-    out.gauge(
-        "redis_instance_info",
-        "Information about the Redis instance.",
-        &[
-            ("maxmemory_policy", label("maxmemory_policy")),
-            ("os", label("os")),
-            ("process_id", label("process_id")),
-            ("redis_build_id", label("redis_build_id")),
-            ("redis_mode", label("redis_mode")),
-            ("redis_version", label("redis_version")),
-            ("role", label("role")),
-            ("run_id", label("run_id")),
-            ("tcp_port", label("tcp_port")),
-        ],
-        1.0,
-    );
-    // Replicas as the master sees them: slave0:ip=..,port=..,state=online,offset=..,lag=..
-    for (k, v) in info.iter() {
-        let Some(n) = k.strip_prefix("slave") else {
-            continue;
-        };
-        if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
-            continue;
-        }
-        let fields: HashMap<&str, &str> = sub_fields(v).collect();
-        let labels = [
-            ("slave_ip", fields.get("ip").copied().unwrap_or("")),
-            ("slave_port", fields.get("port").copied().unwrap_or("")),
-            ("slave_state", fields.get("state").copied().unwrap_or("")),
-        ];
-        if let Some(o) = fields.get("offset").and_then(|o| o.parse::<f64>().ok()) {
-            out.gauge(
-                "redis_connected_slave_offset_bytes",
-                "Replication offset of a connected replica.",
-                &labels,
-                o,
-            );
-        }
-        if let Some(l) = fields.get("lag").and_then(|o| o.parse::<f64>().ok()) {
-            out.gauge(
-                "redis_connected_slave_lag_seconds",
-                "Lag of a connected replica in seconds.",
-                &labels,
-                l,
-            );
-        }
-    }
-    // Keyspace: every database up to `databases` (0 when empty), as redis_exporter does.
-    let mut dbs: Vec<(u32, f64, f64, f64)> = Vec::new();
-    for (k, v) in info.iter() {
-        let Some(n) = k.strip_prefix("db").and_then(|n| n.parse::<u32>().ok()) else {
-            continue;
-        };
-        let fields: HashMap<&str, &str> = sub_fields(v).collect();
-        let g = |x: &str| {
-            fields
-                .get(x)
-                .and_then(|v| v.parse::<f64>().ok())
-                .unwrap_or(0.0)
-        };
-        dbs.push((n, g("keys"), g("expires"), g("avg_ttl")));
-    }
-    for n in 0..databases.unwrap_or(0) {
-        if !dbs.iter().any(|d| d.0 == n) {
-            dbs.push((n, 0.0, 0.0, 0.0));
-        }
-    }
-    dbs.sort_by_key(|d| d.0);
-    for (n, keys, expires, avg_ttl) in dbs {
-        let db = format!("db{n}");
-        out.gauge(
-            "redis_db_keys",
-            "Total number of keys by DB.",
-            &[("db", &db)],
-            keys,
-        );
-        out.gauge(
-            "redis_db_keys_expiring",
-            "Total number of expiring keys by DB.",
-            &[("db", &db)],
-            expires,
-        );
-        out.add(
-            "redis_db_avg_ttl_seconds",
-            "Average TTL of expiring keys by DB, in seconds.",
-            MetricType::Gauge,
-            &[("db", &db)],
-            avg_ttl / 1000.0,
-        );
-    }
+/// Settings that only change with a restart, asked once (`CONFIG GET`).
+#[derive(Debug, Clone, Copy, Default)]
+struct StaticConfig {
+    databases: Option<u32>,
+    io_threads: Option<f64>,
 }
 
 impl Redis {
-    async fn databases(&self, conn: &mut MultiplexedConnection) -> Option<u32> {
-        if let Some(n) = *self.databases.lock().unwrap_or_else(|p| p.into_inner()) {
-            return Some(n);
+    async fn static_config(&self, conn: &mut MultiplexedConnection) -> StaticConfig {
+        if let Some(c) = *self.config.lock().unwrap_or_else(|p| p.into_inner()) {
+            return c;
         }
         // CONFIG may be renamed or forbidden by ACL; then only non-empty databases are shown.
-        let got: Result<Vec<String>, _> = redis::cmd("CONFIG")
-            .arg("GET")
-            .arg("databases")
-            .query_async(conn)
-            .await;
-        let n = got.ok()?.get(1)?.parse::<u32>().ok()?;
-        *self.databases.lock().unwrap_or_else(|p| p.into_inner()) = Some(n);
-        Some(n)
+        // One parameter per CONFIG GET: Redis 6 takes no more.
+        let get = |name: &'static str| {
+            let mut conn = conn.clone();
+            async move {
+                let got: Result<Vec<String>, _> = redis::cmd("CONFIG")
+                    .arg("GET")
+                    .arg(name)
+                    .query_async(&mut conn)
+                    .await;
+                got.map(|v| v.get(1).cloned())
+            }
+        };
+        let (databases, io_threads) = tokio::join!(get("databases"), get("io-threads"));
+        let Ok(databases) = databases else {
+            return StaticConfig::default();
+        };
+        let c = StaticConfig {
+            databases: databases.and_then(|d| d.parse().ok()),
+            io_threads: io_threads.ok().flatten().and_then(|d| d.parse().ok()),
+        };
+        *self.config.lock().unwrap_or_else(|p| p.into_inner()) = Some(c);
+        c
+    }
+
+    async fn collect_all(
+        &self,
+        conn: &mut MultiplexedConnection,
+        deadline: ScrapeDeadline,
+        out: &mut Out,
+    ) -> Vec<CollectorOutcome> {
+        let config = within(deadline, async { Ok(self.static_config(conn).await) })
+            .await
+            .unwrap_or_default();
+        let ask = |args: &'static [&'static str]| {
+            let mut conn = conn.clone();
+            within(deadline, async move {
+                let mut cmd = redis::cmd(args[0]);
+                for a in &args[1..] {
+                    cmd.arg(*a);
+                }
+                cmd.query_async::<Value>(&mut conn)
+                    .await
+                    .map_err(|e| classify(e, false))
+            })
+        };
+        // Sent together on the multiplexed connection: one round trip.
+        let (info, len, last, latency) = tokio::join!(
+            ask(&["INFO", "ALL"]),
+            ask(&["SLOWLOG", "LEN"]),
+            ask(&["SLOWLOG", "GET", "1"]),
+            ask(&["LATENCY", "LATEST"]),
+        );
+        let info = info.and_then(|v| match v {
+            Value::BulkString(b) => Ok(String::from_utf8_lossy(&b).into_owned()),
+            Value::VerbatimString { text, .. } => Ok(text),
+            Value::SimpleString(s) => Ok(s),
+            _ => Err(DbError::Query("INFO returned no text".into())),
+        });
+        let info = info.map(|text| {
+            info_to_samples(&parse_info(&text), config.databases, out);
+            if let Some(n) = config.io_threads {
+                out.gauge(
+                    "redis_config_io_threads",
+                    "config_io_threads metric",
+                    &[],
+                    n,
+                );
+            }
+        });
+        let slowlog = len.and_then(|len| {
+            slowlog::length(&len, out);
+            last.map(|last| slowlog::last(&last, out))
+        });
+        let latency = latency.map(|l| slowlog::latency(&l, out));
+        vec![("info", info), ("slowlog", slowlog), ("latency", latency)]
     }
 }
 
@@ -435,20 +255,7 @@ impl Engine for Redis {
         deadline: ScrapeDeadline,
         out: &'a mut Out,
     ) -> BoxFuture<'a, Vec<CollectorOutcome>> {
-        Box::pin(async move {
-            let result = within(deadline, async {
-                let databases = self.databases(conn).await;
-                let text: String = redis::cmd("INFO")
-                    .arg("ALL")
-                    .query_async(conn)
-                    .await
-                    .map_err(|e| classify(e, false))?;
-                info_to_samples(&parse_info(&text), databases, out);
-                Ok(())
-            })
-            .await;
-            vec![("info", result)]
-        })
+        Box::pin(async move { self.collect_all(conn, deadline, out).await })
     }
 
     fn query<'a>(
