@@ -80,7 +80,10 @@ pub fn render(st: &State, out: &mut MetricSet) {
     // Open incidents by severity: every severity ever counted has both states, even at 0.
     let mut open: BTreeMap<&str, (u64, u64, Option<i64>)> =
         stats.keys().map(|s| (s.as_str(), (0, 0, None))).collect();
+    let mut oldest_open: BTreeMap<&str, i64> = BTreeMap::new();
     for inc in st.tracker.open().filter(|i| i.kind == Kind::Incident) {
+        let o = oldest_open.entry(inc.severity()).or_insert(inc.start);
+        *o = (*o).min(inc.start);
         let e = open.entry(inc.severity()).or_insert((0, 0, None));
         if inc.ack.is_some() {
             e.1 += 1;
@@ -110,6 +113,14 @@ pub fn render(st: &State, out: &mut MetricSet) {
         if let Some(t) = oldest {
             fam.sample(&[("severity", s)], *t as f64 / 1000.0);
         }
+    }
+    let fam = out.family(
+        "incident_oldest_open_start_timestamp_seconds",
+        "Start of the oldest incident not yet resolved (absent when there is none).",
+        MetricType::Gauge,
+    );
+    for (s, t) in &oldest_open {
+        fam.sample(&[("severity", s)], *t as f64 / 1000.0);
     }
     if let Some(t) = st.targets {
         let fam = out.family(
