@@ -4,6 +4,8 @@
 //! `connect` (TCP, or TCP plus what the proxy needs: TLS to it, CONNECT, a SOCKS5 handshake), `tls` (handshake), `processing` (request sent
 //! until response headers) and `transfer` (reading the body).
 
+mod cookies;
+
 use crate::config::HttpProbe;
 use crate::failure::{Failure, FailureReason};
 use crate::prober::{tcp_connect, ConnGuard, Io, ProbeRun, Prober};
@@ -86,6 +88,9 @@ struct Stats {
     failed_due_to_regex: bool,
     last_modified: Option<i64>,
     tls_facts: Option<TlsFacts>,
+    /// Whether the target's name was resolved: until then blackbox reports only the
+    /// `resolve` phase.
+    resolved: bool,
 }
 
 async fn probe(run: &mut ProbeRun<'_>) -> Result<(), Failure> {
@@ -126,7 +131,9 @@ fn emit(run: &mut ProbeRun<'_>, s: &Stats) {
         ("tls", s.tls),
         ("transfer", s.transfer),
     ] {
-        fam.sample(&[("phase", phase)], d.as_secs_f64());
+        if s.resolved || phase == "resolve" {
+            fam.sample(&[("phase", phase)], d.as_secs_f64());
+        }
     }
     if let Some(t) = s.last_modified {
         m.gauge(
@@ -223,17 +230,26 @@ async fn probe_inner(run: &mut ProbeRun<'_>, stats: &mut Stats) -> Result<(), Fa
     let mut ip: Option<IpAddr> = None;
     let first_proxy = crate::proxy::proxy_for(cfg, &hop.url)?;
     if first_proxy.is_none() || !cfg.skip_resolve_phase_with_proxy {
-        let (addr, took) = run
+        let started = Instant::now();
+        let resolved = run
             .resolve(
                 &first_host,
                 cfg.preferred_ip_protocol,
                 cfg.ip_protocol_fallback,
             )
-            .await?;
+            .await;
+        let (addr, took) = resolved.inspect_err(|f| {
+            stats.resolve += started.elapsed();
+            // A resolved address the SSRF guard refuses still reports every phase.
+            stats.resolved = f.reason != FailureReason::Dns;
+        })?;
         stats.resolve += took;
         ip = Some(addr);
     }
+    stats.resolved = true;
     let mut resolved_host = first_host;
+    // As Go's client with a cookie jar: cookies set along the redirects are sent on.
+    let mut jar = cookies::Jar::default();
 
     loop {
         let host = host_of(&hop.url);
@@ -256,8 +272,19 @@ async fn probe_inner(run: &mut ProbeRun<'_>, stats: &mut Stats) -> Result<(), Fa
             redact_url(&hop.url),
             host_override.as_deref().unwrap_or(&host)
         ));
-        let (resp, conn_guard) =
-            send(run, cfg, &hop, &headers, ip, port, proxy.as_ref(), stats).await?;
+        let (resp, conn_guard) = send(
+            run,
+            cfg,
+            &hop,
+            &headers,
+            &jar,
+            ip,
+            port,
+            proxy.as_ref(),
+            stats,
+        )
+        .await?;
+        jar.store(&hop.url, resp.headers());
 
         let status = resp.status();
         stats.status = status.as_u16();
@@ -316,9 +343,21 @@ async fn probe_inner(run: &mut ProbeRun<'_>, stats: &mut Stats) -> Result<(), Fa
                 hop.url = next;
                 continue;
             }
-            // blackbox counts a redirect it was told not to follow (Go's CheckRedirect ran).
+            // blackbox counts a redirect it was told not to follow (Go's CheckRedirect ran),
+            // and Go's client hands back that response with its body already closed: the
+            // body is not read, so its length is 0 and body checks cannot pass.
             stats.redirects += 1;
             run.info("Not following redirect");
+            stats.ssl = is_https;
+            let (parts, _) = resp.into_parts();
+            drop(conn_guard);
+            let body = Body {
+                version: parts.version,
+                headers: parts.headers,
+                bytes: Vec::new(),
+                closed: true,
+            };
+            return check(run, cfg, stats, &body, is_https);
         }
 
         stats.ssl = is_https;
@@ -460,6 +499,7 @@ async fn send(
     cfg: &HttpProbe,
     hop: &Hop,
     headers: &RequestHeaders,
+    jar: &cookies::Jar,
     ip: Option<IpAddr>,
     port: u16,
     proxy: Option<&Url>,
@@ -553,6 +593,7 @@ async fn send(
         if let Some(a) = proxy_authorization {
             h.insert(header::PROXY_AUTHORIZATION, a);
         }
+        jar.add_to(&hop.url, h);
     }
     let body = hop.body.clone().unwrap_or_default();
     let req = req
@@ -660,8 +701,16 @@ fn version_name(v: Version) -> &'static str {
     }
 }
 
-/// Go's `resp.ContentLength`: the header's value, or -1 when the length is not known upfront.
+/// Go's `resp.ContentLength`: 0 for a status that has no body (1xx, 204, 304), else the
+/// header's value, or -1 when the length is not known upfront.
 fn content_length<B>(resp: &http::Response<B>) -> i64 {
+    let status = resp.status();
+    if status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED
+    {
+        return 0;
+    }
     resp.headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -674,6 +723,8 @@ struct Body {
     version: Version,
     headers: HeaderMap,
     bytes: Vec<u8>,
+    /// The body was never readable (a redirect not followed): body checks fail.
+    closed: bool,
 }
 
 async fn read_body(
@@ -748,6 +799,7 @@ async fn read_body(
         version: parts.version,
         headers: parts.headers,
         bytes,
+        closed: false,
     })
 }
 
@@ -784,6 +836,13 @@ fn check(
     if !cfg.fail_if_body_matches_regexp.is_empty()
         || !cfg.fail_if_body_not_matches_regexp.is_empty()
     {
+        if body.closed {
+            stats.failed_due_to_regex = true;
+            return Err(Failure::new(
+                FailureReason::BodyRegex,
+                "Error reading HTTP body: the body of a redirect that is not followed is not read",
+            ));
+        }
         let text = String::from_utf8_lossy(&body.bytes);
         for re in &cfg.fail_if_body_matches_regexp {
             if re.0.is_match(&text) {

@@ -115,7 +115,8 @@ impl<'a> ProbeRun<'a> {
 
     /// Resolves `host` to one address following blackbox's rules (`preferred_ip_protocol`,
     /// `ip_protocol_fallback`), emits `probe_dns_lookup_time_seconds`, `probe_ip_protocol`,
-    /// `probe_ip_addr_hash`, and applies the SSRF guard. Returns the address and lookup time.
+    /// `probe_ip_addr_hash` (both 0 when resolution fails, as blackbox registers them before
+    /// resolving), and applies the SSRF guard. Returns the address and lookup time.
     pub async fn resolve(
         &mut self,
         host: &str,
@@ -131,46 +132,25 @@ impl<'a> ProbeRun<'a> {
             }
         ));
         let started = Instant::now();
-        let candidates: Vec<IpAddr> = match host.parse::<IpAddr>() {
-            Ok(ip) => vec![ip],
-            Err(_) => match tokio::net::lookup_host((host, 0u16)).await {
-                Ok(addrs) => addrs.map(|a| a.ip()).collect(),
-                Err(e) => {
-                    let took = started.elapsed();
-                    self.lookup_time(took);
-                    return Err(Failure::new(
-                        FailureReason::Dns,
-                        format!("Resolution with IP protocol failed: {e}"),
-                    ));
-                }
-            },
-        };
+        let chosen = choose(host, preferred, fallback).await;
         let took = started.elapsed();
         self.lookup_time(took);
-        let wants_v4 = preferred == IpProtocol::Ip4;
-        let pick = |v4: bool| candidates.iter().copied().find(|ip| ip.is_ipv4() == v4);
-        let chosen = match pick(wants_v4) {
-            Some(ip) => Some(ip),
-            None if fallback => pick(!wants_v4),
-            None => None,
+        let (protocol, hash) = match &chosen {
+            Ok(ip) => (if ip.is_ipv4() { 4.0 } else { 6.0 }, ip_hash(*ip)),
+            Err(_) => (0.0, 0.0),
         };
-        let Some(ip) = chosen else {
-            return Err(Failure::new(
-                FailureReason::Dns,
-                format!("Resolution with IP protocol failed: no suitable address for {host} (ip_protocol_fallback is off)"),
-            ));
-        };
-        self.info(format!("Resolved target address target={host} ip={ip}"));
         self.gauge(
             "probe_ip_protocol",
             "Specifies whether probe ip protocol is IP4 or IP6",
-            if ip.is_ipv4() { 4.0 } else { 6.0 },
+            protocol,
         );
         self.gauge(
             "probe_ip_addr_hash",
             "Specifies the hash of IP address. It's useful to detect if the IP address changes.",
-            ip_hash(ip),
+            hash,
         );
+        let ip = chosen?;
+        self.info(format!("Resolved target address target={host} ip={ip}"));
         self.check_guard(ip)?;
         Ok((ip, took))
     }
@@ -188,6 +168,35 @@ impl<'a> ProbeRun<'a> {
         self.guard
             .check(ip)
             .map_err(|m| Failure::new(FailureReason::Denied, m))
+    }
+}
+
+/// The address `resolve` picks, with its failure messages.
+async fn choose(host: &str, preferred: IpProtocol, fallback: bool) -> Result<IpAddr, Failure> {
+    let candidates: Vec<IpAddr> = match host.parse::<IpAddr>() {
+        Ok(ip) => vec![ip],
+        Err(_) => match tokio::net::lookup_host((host, 0u16)).await {
+            Ok(addrs) => addrs.map(|a| a.ip()).collect(),
+            Err(e) => {
+                return Err(Failure::new(
+                    FailureReason::Dns,
+                    format!("Resolution with IP protocol failed: {e}"),
+                ))
+            }
+        },
+    };
+    let wants_v4 = preferred == IpProtocol::Ip4;
+    let pick = |v4: bool| candidates.iter().copied().find(|ip| ip.is_ipv4() == v4);
+    match pick(wants_v4) {
+        Some(ip) => Ok(ip),
+        None if fallback => pick(!wants_v4).ok_or_else(|| Failure::new(
+            FailureReason::Dns,
+            format!("Resolution with IP protocol failed: no address for {host}"),
+        )),
+        None => Err(Failure::new(
+            FailureReason::Dns,
+            format!("Resolution with IP protocol failed: no suitable address for {host} (ip_protocol_fallback is off)"),
+        )),
     }
 }
 

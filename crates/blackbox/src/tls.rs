@@ -2,6 +2,8 @@
 //! `tls_config` model and cached, since loading the system roots per probe would dominate a
 //! probe's cost), the timed handshake, and the `probe_ssl_*` / `probe_tls_*` metrics.
 
+mod dn;
+
 use crate::failure::{self, Failure, FailureReason};
 use rustls::pki_types::ServerName;
 use std::sync::{Arc, Mutex};
@@ -11,6 +13,7 @@ use tokio_rustls::client::TlsStream;
 use watchkeeper_core::certificate::CertificateInfo;
 use watchkeeper_core::metrics::{MetricSet, MetricType};
 use watchkeeper_core::tls_client::TlsClientOptions;
+use x509_parser::prelude::{FromDer, X509Certificate};
 
 /// Cached configurations live this long, so a rotated `ca_file` is picked up without a reload.
 const CACHE_TTL: Duration = Duration::from_secs(300);
@@ -77,6 +80,10 @@ pub struct TlsFacts {
     pub chain: Vec<CertificateInfo>,
     /// Whether the chain was verified during the handshake.
     pub verified: bool,
+    /// The leaf's subject as Go prints it (`probe_ssl_last_chain_info{subject}`).
+    pub leaf_subject: String,
+    /// The leaf's issuer as Go prints it.
+    pub leaf_issuer: String,
     /// The negotiated ALPN protocol.
     pub alpn: Option<Vec<u8>>,
 }
@@ -117,17 +124,23 @@ fn facts(conn: &rustls::ClientConnection, verified: bool) -> TlsFacts {
         .negotiated_cipher_suite()
         .map(|s| go_cipher_name(s.suite()))
         .unwrap_or_default();
-    let chain = conn
-        .peer_certificates()
-        .unwrap_or_default()
+    let presented = conn.peer_certificates().unwrap_or_default();
+    let chain = presented
         .iter()
         .filter_map(|c| CertificateInfo::from_der(c).ok())
         .collect();
+    let (leaf_subject, leaf_issuer) = presented
+        .first()
+        .and_then(|der| X509Certificate::from_der(der).ok())
+        .map(|(_, leaf)| (dn::go_name(leaf.subject()), dn::go_name(leaf.issuer())))
+        .unwrap_or_default();
     TlsFacts {
         version,
         cipher,
         chain,
         verified,
+        leaf_subject,
+        leaf_issuer,
         alpn: conn.alpn_protocol().map(<[u8]>::to_vec),
     }
 }
@@ -144,6 +157,10 @@ fn go_cipher_name(suite: rustls::CipherSuite) -> String {
     }
 }
 
+/// Go's zero `time.Time` in Unix seconds: blackbox's last chain expiry when no chain was
+/// verified.
+const GO_ZERO_TIME: f64 = -62_135_596_800.0;
+
 /// Adds blackbox's TLS metrics for a session. `chain_expiry`: whether this prober reports
 /// `probe_ssl_last_chain_expiry_timestamp_seconds` (blackbox's gRPC prober does not).
 pub fn emit(metrics: &mut MetricSet, facts: &TlsFacts, chain_expiry: bool) {
@@ -154,18 +171,24 @@ pub fn emit(metrics: &mut MetricSet, facts: &TlsFacts, chain_expiry: bool) {
             "Returns last SSL chain expiry in unixtime",
             t as f64,
         );
+    }
+    if chain_expiry {
         // rustls does not expose the verified chain; the presented chain is what was verified
-        // (plus a root whose expiry the server cannot change), so its earliest expiry stands in.
-        if facts.verified && chain_expiry {
-            metrics.gauge(
-                "probe_ssl_last_chain_expiry_timestamp_seconds",
-                "Returns last SSL chain expiry in timestamp",
-                t as f64,
-            );
-        }
+        // (plus a root whose expiry the server cannot change), so its earliest expiry stands
+        // in. Without verification blackbox has no verified chain and reports Go's zero time.
+        let last_chain = match earliest {
+            Some(t) if facts.verified => t as f64,
+            _ => GO_ZERO_TIME,
+        };
+        metrics.gauge(
+            "probe_ssl_last_chain_expiry_timestamp_seconds",
+            "Returns last SSL chain expiry in timestamp",
+            last_chain,
+        );
     }
     if let Some(leaf) = facts.chain.first() {
-        let san = leaf.subject_alternative();
+        // blackbox lists the leaf's DNS names only (Go's `cert.DNSNames`), not IPs or emails.
+        let san = leaf.dns_names.join(",");
         metrics
             .family(
                 "probe_ssl_last_chain_info",
@@ -175,8 +198,8 @@ pub fn emit(metrics: &mut MetricSet, facts: &TlsFacts, chain_expiry: bool) {
             .sample(
                 &[
                     ("fingerprint_sha256", &leaf.fingerprint_sha256),
-                    ("subject", &leaf.subject),
-                    ("issuer", &leaf.issuer),
+                    ("subject", &facts.leaf_subject),
+                    ("issuer", &facts.leaf_issuer),
                     ("subjectalternative", &san),
                 ],
                 1.0,

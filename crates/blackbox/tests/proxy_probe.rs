@@ -360,7 +360,7 @@ modules:
     assert_eq!(m.val("probe_http_status_code", ""), 200.0);
     assert_eq!(m.val("probe_http_ssl", ""), 1.0);
     // The target's certificate is the one reported, not the proxy's.
-    assert!(body.contains("subjectalternative=\"127.0.0.1\""), "{body}");
+    assert!(body.contains("subject=\"CN=127.0.0.1\""), "{body}");
     assert!(
         body.contains(&format!(
             "Connecting through proxy proxy=https://localhost:{}",

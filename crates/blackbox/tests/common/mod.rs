@@ -5,6 +5,7 @@
 
 pub mod dns;
 pub mod grpc;
+pub mod line;
 pub mod smtp;
 
 use bytes::Bytes;
@@ -389,7 +390,85 @@ async fn route(req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
             .unwrap_or_default();
         return Ok(resp(200, full(body)));
     }
+    let cookie = req
+        .headers()
+        .get("cookie")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let accept_encoding = req
+        .headers()
+        .get("accept-encoding")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let query = req.uri().query().unwrap_or("").to_string();
+    let redirect = |code: u16, location: &str, set_cookie: Option<&str>| {
+        let mut b = Response::builder()
+            .status(code)
+            .header("Location", location);
+        if let Some(c) = set_cookie {
+            b = b.header("Set-Cookie", c);
+        }
+        b.body(full("redirecting")).unwrap()
+    };
     Ok(match path.as_str() {
+        // A login-style redirect: the cookie set here is required by /cookie/check.
+        "/cookie/set" => redirect(
+            302,
+            "/cookie/check",
+            Some("session=s3ss10n; Path=/; HttpOnly"),
+        ),
+        // The same cookie, but for another path: not sent to /cookie/check.
+        "/cookie/set-path" => redirect(
+            302,
+            "/cookie/check",
+            Some("session=s3ss10n; Path=/elsewhere"),
+        ),
+        // An already expired cookie: dropped at once.
+        "/cookie/set-expired" => redirect(302, "/cookie/check", Some("session=s3ss10n; Max-Age=0")),
+        // A cookie for another host: rejected.
+        "/cookie/set-foreign" => redirect(
+            302,
+            "/cookie/check",
+            Some("session=s3ss10n; Domain=example.com"),
+        ),
+        // A Secure cookie over plain HTTP: stored but not sent back over http.
+        "/cookie/set-secure" => redirect(302, "/cookie/check", Some("session=s3ss10n; Secure")),
+        "/cookie/check" => {
+            if cookie.split("; ").any(|c| c == "session=s3ss10n") {
+                resp(200, full(format!("cookie={cookie}")))
+            } else {
+                resp(403, full("no session"))
+            }
+        }
+        // Redirects to the URL in the query string (`/goto?http://...`), with `code=` first.
+        "/goto" => {
+            let (code, to) = match query.split_once('&') {
+                Some((c, rest)) if c.starts_with("code=") => (
+                    c.trim_start_matches("code=").parse().unwrap_or(302),
+                    rest.to_string(),
+                ),
+                _ => (302, query.clone()),
+            };
+            redirect(code, &to, None)
+        }
+        // gzip only when asked for, as real servers do.
+        "/negotiate-gzip" => {
+            if accept_encoding.contains("gzip") {
+                use std::io::Write;
+                let mut enc =
+                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+                enc.write_all(b"negotiated body").unwrap();
+                Response::builder()
+                    .header("Content-Encoding", "gzip")
+                    .body(full(enc.finish().unwrap()))
+                    .unwrap()
+            } else {
+                resp(200, full("negotiated body"))
+            }
+        }
+        "/no-content" => resp(204, full("")),
         "/" => Response::builder()
             .header("Last-Modified", "Sun, 06 Nov 1994 08:49:37 GMT")
             .header("X-Served-By", "test-target")
