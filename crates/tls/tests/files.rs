@@ -85,7 +85,7 @@ async fn files_report_every_certificate_and_every_failure() {
     let have_openssl = openssl().is_some();
     let d_s = d.display().to_string();
     let mut config = format!(
-        "files:\n  - {d_s}/certs/**/*.pem\n  - {d_s}/certs/**/*.der\n  - {d_s}/kube/config\nlabels:\n  subject: [CN, O]\n"
+        "files:\n  - {d_s}/certs/**/*.pem\n  - {d_s}/certs/**/*.der\n  - {d_s}/kube/config\n"
     );
     if have_openssl {
         std::fs::write(d.join("p12/leaf.pem"), leaf.pem()).unwrap();
@@ -153,10 +153,8 @@ async fn files_report_every_certificate_and_every_failure() {
         config.push_str(&format!(
             "  - path: {d_s}/p12/good.p12\n    password_file: {d_s}/p12/pass\n  - path: {d_s}/p12/wrong.p12\n    password_file: {d_s}/p12/wrongpass\n  - {d_s}/p12/nopass.p12\n  - {d_s}/weak/*.pem\n"
         ));
-        // `files:` must come first in the mapping for the appended entries to land in it.
-        config = config.replacen(&format!("labels:\n  subject: [CN, O]\n"), "", 1)
-            + "labels:\n  subject: [CN, O]\n";
     }
+    config.push_str("labels:\n  subject: [CN, O]\n");
     let exporter = Exporter::start(d, &config);
     let m = exporter.scrape().await;
     let src = |p: &str| format!("{d_s}/{p}");
