@@ -3,8 +3,8 @@
 //! Start-up runs code and reads data that a running exporter never touches again: the dynamic
 //! loader's relocation table (`.rela.dyn`, ~350 KiB in our binaries), command-line and config
 //! parsing, TLS and listener set-up. Those pages stay mapped, and so count in RSS, for the life
-//! of the process. Once serving has begun, [`release_startup_pages`] unmaps the executable's
-//! read-only pages (`MADV_DONTNEED`). Nothing is lost: they are never written, so the next
+//! of the process. Once serving has begun, [`release_startup_pages`] drops the resident pages
+//! of the executable's read-only mappings (`MADV_DONTNEED`; the mappings stay). Nothing is lost: they are never written, so the next
 //! access maps the same bytes again from the page cache, and what the steady state uses comes
 //! back on its first scrape. The build lays the steady-state code out contiguously (see the
 //! `watchkeeper-build` crate), so it comes back without the start-up code beside it.
@@ -15,13 +15,13 @@
 /// What a release did, for the debug log.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Released {
-    /// Read-only mappings of the executable whose pages were unmapped.
+    /// Read-only mappings of the executable whose resident pages were dropped.
     pub mappings: usize,
     /// Their total size in bytes.
     pub bytes: u64,
 }
 
-/// Unmaps the executable's read-only pages; see the module documentation.
+/// Drops the resident pages of the executable's read-only mappings; see the module documentation.
 #[cfg(target_os = "linux")]
 pub fn release_startup_pages() -> Released {
     match linux::release() {
@@ -33,7 +33,7 @@ pub fn release_startup_pages() -> Released {
     }
 }
 
-/// Unmaps the executable's read-only pages: a no-op off Linux.
+/// Drops the resident pages of the executable's read-only mappings: a no-op off Linux.
 #[cfg(not(target_os = "linux"))]
 pub fn release_startup_pages() -> Released {
     Released::default()
