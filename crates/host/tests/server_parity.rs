@@ -30,6 +30,10 @@ const COLLECTORS: &[&str] = &[
     "nfsd",
     "xfs",
     "zfs",
+    "cpu",
+    "cpufreq",
+    "edac",
+    "selinux",
 ];
 
 /// Known, deliberate differences: (sample key prefix, why). Empty today.

@@ -248,7 +248,49 @@ impl BlockingCollector for CpuCollector {
             fam.sample(&[("cpu", cpu), ("mode", "user")], times[GUEST]);
             fam.sample(&[("cpu", cpu), ("mode", "nice")], times[GUEST + 1]);
         }
+        self.isolated(out)?;
         self.throttles(out)
+    }
+}
+
+/// The CPU numbers of a kernel CPU list such as `1,3-5`; `None` when malformed.
+fn cpu_list(text: &str) -> Option<Vec<u32>> {
+    let mut cpus = Vec::new();
+    for part in text.trim().split(',').filter(|p| !p.is_empty()) {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b): (u32, u32) = (a.parse().ok()?, b.parse().ok()?);
+                if b < a || b - a > MAX_CPUS as u32 {
+                    return None;
+                }
+                cpus.extend(a..=b);
+            }
+            None => cpus.push(part.parse().ok()?),
+        }
+    }
+    Some(cpus)
+}
+
+impl CpuCollector {
+    /// `node_cpu_isolated{cpu}` from `devices/system/cpu/isolated` (the `isolcpus=` list).
+    fn isolated(&self, out: &mut MetricSet) -> Result<(), CollectError> {
+        let path = self.sys_cpu.join("isolated");
+        let Some(text) = procfile::read_optional(&path)? else {
+            return Ok(());
+        };
+        let cpus = cpu_list(&text)
+            .ok_or_else(|| procfile::malformed(&path, 1, format!("CPU list {:?}", text.trim())))?;
+        if !cpus.is_empty() {
+            let fam = out.family(
+                "node_cpu_isolated",
+                "Whether each core is isolated, information from /sys/devices/system/cpu/isolated.",
+                MetricType::Gauge,
+            );
+            for cpu in cpus {
+                fam.sample(&[("cpu", &cpu.to_string())], 1.0);
+            }
+        }
+        Ok(())
     }
 }
 
@@ -256,6 +298,17 @@ impl BlockingCollector for CpuCollector {
 mod tests {
     use super::*;
     use crate::collectors::procfile::fixtures;
+
+    #[test]
+    fn isolated_cpu_lists_are_expanded() {
+        assert_eq!(cpu_list("1,3-5\n"), Some(vec![1, 3, 4, 5]));
+        assert_eq!(cpu_list("\n"), Some(vec![]));
+        assert_eq!(cpu_list("x"), None);
+        let c = CpuCollector::new(&fixtures::options("server"));
+        let mut out = MetricSet::new();
+        c.collect(&mut out).unwrap();
+        assert_eq!(out.find("node_cpu_isolated", &[("cpu", "1")]), Some(1.0));
+    }
 
     fn collect(c: &CpuCollector) -> MetricSet {
         let mut out = MetricSet::new();

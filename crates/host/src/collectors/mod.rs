@@ -5,7 +5,9 @@ pub mod bonding;
 pub(crate) mod class_dir;
 pub mod conntrack;
 pub mod cpu;
+pub mod cpufreq;
 pub mod diskstats;
+pub mod edac;
 pub mod entropy;
 pub mod filefd;
 pub mod filesystem;
@@ -26,6 +28,7 @@ pub mod pressure;
 pub(crate) mod procfile;
 pub(crate) mod rpc_stats;
 pub mod schedstat;
+pub mod selinux;
 pub mod sockstat;
 pub mod softnet;
 pub mod stat;
@@ -90,6 +93,9 @@ pub const ALL: &[CollectorDef] = &[
     nfsd::DEF,
     xfs::DEF,
     zfs::DEF,
+    cpufreq::DEF,
+    edac::DEF,
+    selinux::DEF,
     // Last: on its first encounter a hung network mount costs up to the mount timeout, and
     // blocking collectors run one after another, so nothing else waits behind it.
     filesystem::DEF,
