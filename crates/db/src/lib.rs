@@ -6,6 +6,7 @@
 //! core server.
 
 pub mod app;
+pub mod civil;
 pub mod config;
 pub mod custom_query;
 pub mod engine;

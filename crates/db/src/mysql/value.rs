@@ -1,6 +1,8 @@
 //! Values of `SHOW GLOBAL STATUS` / `VARIABLES` / `SLAVE STATUS` rows as mysqld_exporter reads
 //! them (its `parseStatus`): numbers, `ON`/`OFF`-style words, and two date formats.
 
+use crate::civil::unix_seconds;
+
 /// The number a status or variable value stands for, or `None` (the row is then skipped).
 ///
 /// `YES`/`ON`/`Primary` are 1; `NO`/`OFF`/`DISABLED`/`Connecting`/`non-Primary`/`Disconnected`
@@ -49,7 +51,7 @@ fn openssl_date(s: &str) -> Option<f64> {
         return None;
     }
     let (h, m, sec) = clock(time)?;
-    civil(year.parse().ok()?, month, day.parse().ok()?, h, m, sec)
+    unix_seconds(year.parse().ok()?, month, day.parse().ok()?, h, m, sec)
 }
 
 /// `2006-01-02 15:04:05`, as UTC.
@@ -61,7 +63,7 @@ fn sql_datetime(s: &str) -> Option<f64> {
         return None;
     }
     let (h, m, sec) = clock(time)?;
-    civil(
+    unix_seconds(
         y.parse().ok()?,
         mo.parse().ok()?,
         da.parse().ok()?,
@@ -78,21 +80,6 @@ fn clock(t: &str) -> Option<(u32, u32, u32)> {
         return None;
     }
     Some((h.parse().ok()?, m.parse().ok()?, s.parse().ok()?))
-}
-
-/// Seconds since the epoch of a UTC civil time (Howard Hinnant's days-from-civil).
-fn civil(y: i64, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> Option<f64> {
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 59 {
-        return None;
-    }
-    let y = if mo <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = i64::from((mo + 9) % 12);
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some((days * 86_400 + i64::from(h * 3600 + mi * 60 + s)) as f64)
 }
 
 #[cfg(test)]

@@ -1,11 +1,18 @@
 //! PostgreSQL: metrics named as postgres_exporter names them (`pg_` prefix).
 //!
 //! Queries use the simple query protocol: one round trip each, every value arrives as text, and
-//! nothing is left prepared on the server between scrapes.
+//! nothing is left prepared on the server between scrapes. All collectors' queries are issued
+//! together and pipelined on the one session.
+
+mod settings;
+mod stat_bgwriter;
+mod stat_database;
+mod stat_user_tables;
 
 use crate::config::Resolved;
 use crate::engine::{within, Cell, CollectorOutcome, DbError, Engine, Out, Row};
 use futures_util::StreamExt;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
@@ -22,6 +29,8 @@ pub struct Postgres {
     tls_name: Option<TlsName>,
     tls: Option<Arc<rustls::ClientConfig>>,
     sizes: Mutex<SizeCache>,
+    /// `server_version_num` as last read (0: not yet), to pick version-specific queries.
+    version: AtomicU32,
 }
 
 /// Where to connect when the certificate name differs from the address.
@@ -82,6 +91,7 @@ impl Postgres {
             tls_name,
             tls,
             sizes: Mutex::new(SizeCache::default()),
+            version: AtomicU32::new(0),
         }
     }
 }
@@ -121,6 +131,71 @@ async fn rows(client: &Client, sql: &str) -> Result<Vec<Vec<Option<String>>>, Db
         .collect())
 }
 
+/// Runs one statement and returns its column names and rows as text cells.
+async fn named_rows(
+    client: &Client,
+    sql: &str,
+) -> Result<(Vec<String>, Vec<Vec<Option<String>>>), DbError> {
+    let msgs = client
+        .simple_query(sql)
+        .await
+        .map_err(|e| classify(e, false))?;
+    let mut columns = Vec::new();
+    let mut out = Vec::new();
+    for m in msgs {
+        match m {
+            SimpleQueryMessage::RowDescription(cols) => {
+                columns = cols.iter().map(|c| c.name().to_string()).collect();
+            }
+            SimpleQueryMessage::Row(r) => {
+                if columns.is_empty() {
+                    columns = r.columns().iter().map(|c| c.name().to_string()).collect();
+                }
+                out.push((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect());
+            }
+            _ => {}
+        }
+    }
+    Ok((columns, out))
+}
+
+async fn collect_settings(c: &Client, out: &mut Out) -> Result<(), DbError> {
+    let r = rows(c, settings::SQL).await?;
+    settings::to_samples(
+        r.iter().map(|row| {
+            let t = |i: usize| row.get(i).and_then(|c| c.as_deref()).unwrap_or("");
+            (t(0), t(1), t(2), t(3), t(4))
+        }),
+        out,
+    );
+    Ok(())
+}
+
+async fn collect_bgwriter(c: &Client, version: &AtomicU32, out: &mut Out) -> Result<(), DbError> {
+    let mut v = version.load(Ordering::Relaxed);
+    if v == 0 {
+        // First scrape of this engine: the info collector has not told us the version yet.
+        let r = rows(c, "SHOW server_version_num").await?;
+        v = r
+            .first()
+            .and_then(|row| row.first())
+            .and_then(|c| c.as_deref())
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0);
+    }
+    let r = rows(c, stat_bgwriter::sql_for(v)).await?;
+    if let Some(row) = r.first() {
+        stat_bgwriter::to_samples(row, out);
+    }
+    Ok(())
+}
+
+async fn collect_user_tables(c: &Client, out: &mut Out) -> Result<(), DbError> {
+    let r = rows(c, stat_user_tables::SQL).await?;
+    stat_user_tables::to_samples(&r, out);
+    Ok(())
+}
+
 fn num(v: &Option<String>) -> f64 {
     v.as_deref()
         .and_then(|s| match s {
@@ -148,15 +223,8 @@ fn short_version(num: &str) -> String {
 }
 
 const INFO_SQL: &str = "SELECT version(), current_setting('server_version_num'), \
- extract(epoch FROM pg_postmaster_start_time()), current_setting('max_connections'), \
- pg_is_in_recovery(), \
+ extract(epoch FROM pg_postmaster_start_time()), pg_is_in_recovery(), \
  CASE WHEN pg_is_in_recovery() THEN greatest(0, extract(epoch FROM now() - pg_last_xact_replay_timestamp())) ELSE 0 END";
-
-const DATABASE_SQL: &str = "SELECT datid, datname, numbackends, xact_commit, xact_rollback, \
- blks_read, blks_hit, tup_returned, tup_fetched, tup_inserted, tup_updated, tup_deleted, \
- conflicts, temp_files, temp_bytes, deadlocks, blk_read_time, blk_write_time, \
- extract(epoch FROM stats_reset) \
- FROM pg_stat_database WHERE datname IS NOT NULL";
 
 const SIZE_SQL: &str = "SELECT datname, pg_database_size(oid) FROM pg_database \
  WHERE has_database_privilege(oid, 'CONNECT')";
@@ -172,95 +240,6 @@ struct SizeCache {
     measured: Option<Instant>,
     sizes: Vec<(String, f64)>,
 }
-
-/// Columns 2.. of DATABASE_SQL: (name, type, help).
-const DATABASE_COLUMNS: [(&str, MetricType, &str); 17] = [
-    (
-        "pg_stat_database_numbackends",
-        MetricType::Gauge,
-        "Number of backends currently connected to this database.",
-    ),
-    (
-        "pg_stat_database_xact_commit",
-        MetricType::Counter,
-        "Number of transactions in this database that have been committed.",
-    ),
-    (
-        "pg_stat_database_xact_rollback",
-        MetricType::Counter,
-        "Number of transactions in this database that have been rolled back.",
-    ),
-    (
-        "pg_stat_database_blks_read",
-        MetricType::Counter,
-        "Number of disk blocks read in this database.",
-    ),
-    (
-        "pg_stat_database_blks_hit",
-        MetricType::Counter,
-        "Number of times disk blocks were found already in the buffer cache.",
-    ),
-    (
-        "pg_stat_database_tup_returned",
-        MetricType::Counter,
-        "Number of rows returned by queries in this database.",
-    ),
-    (
-        "pg_stat_database_tup_fetched",
-        MetricType::Counter,
-        "Number of rows fetched by queries in this database.",
-    ),
-    (
-        "pg_stat_database_tup_inserted",
-        MetricType::Counter,
-        "Number of rows inserted by queries in this database.",
-    ),
-    (
-        "pg_stat_database_tup_updated",
-        MetricType::Counter,
-        "Number of rows updated by queries in this database.",
-    ),
-    (
-        "pg_stat_database_tup_deleted",
-        MetricType::Counter,
-        "Number of rows deleted by queries in this database.",
-    ),
-    (
-        "pg_stat_database_conflicts",
-        MetricType::Counter,
-        "Number of queries canceled due to conflicts with recovery in this database.",
-    ),
-    (
-        "pg_stat_database_temp_files",
-        MetricType::Counter,
-        "Number of temporary files created by queries in this database.",
-    ),
-    (
-        "pg_stat_database_temp_bytes",
-        MetricType::Counter,
-        "Total amount of data written to temporary files by queries in this database.",
-    ),
-    (
-        "pg_stat_database_deadlocks",
-        MetricType::Counter,
-        "Number of deadlocks detected in this database.",
-    ),
-    (
-        "pg_stat_database_blk_read_time",
-        MetricType::Counter,
-        "Time spent reading data file blocks by backends in this database, in milliseconds.",
-    ),
-    (
-        "pg_stat_database_blk_write_time",
-        MetricType::Counter,
-        "Time spent writing data file blocks by backends in this database, in milliseconds.",
-    ),
-    (
-        "pg_stat_database_stats_reset",
-        MetricType::Counter,
-        "Time at which these statistics were last reset.",
-    ),
-];
 
 const ACTIVITY_SQL: &str = "SELECT d.datname, s.state, coalesce(a.n, 0), coalesce(a.max_tx, 0) \
  FROM pg_database d \
@@ -292,11 +271,14 @@ const ARCHIVER_SQL: &str = "SELECT archived_count, failed_count, \
  extract(epoch FROM now() - last_archived_time), extract(epoch FROM last_archived_time) \
  FROM pg_stat_archiver";
 
-async fn collect_info(c: &Client, out: &mut Out) -> Result<(), DbError> {
+async fn collect_info(c: &Client, version: &AtomicU32, out: &mut Out) -> Result<(), DbError> {
     let r = rows(c, INFO_SQL).await?;
     let Some(row) = r.first() else {
         return Err(DbError::Query("no row from version query".into()));
     };
+    if let Some(v) = row[1].as_deref().and_then(|v| v.trim().parse().ok()) {
+        version.store(v, Ordering::Relaxed);
+    }
     out.add(
         "pg_static",
         "Version string as reported by postgres.",
@@ -314,22 +296,16 @@ async fn collect_info(c: &Client, out: &mut Out) -> Result<(), DbError> {
         num(&row[2]),
     );
     out.gauge(
-        "pg_settings_max_connections",
-        "Sets the maximum number of concurrent connections.",
-        &[],
-        num(&row[3]),
-    );
-    out.gauge(
         "pg_replication_is_replica",
         "Indicates if the server is a replica.",
         &[],
-        num(&row[4]),
+        num(&row[3]),
     );
     out.gauge(
         "pg_replication_lag_seconds",
         "Replication lag behind master in seconds (0 on a primary).",
         &[],
-        match num(&row[5]) {
+        match num(&row[4]) {
             v if v.is_nan() => 0.0,
             v => v,
         },
@@ -342,22 +318,8 @@ async fn collect_database(
     cache: &Mutex<SizeCache>,
     out: &mut Out,
 ) -> Result<(), DbError> {
-    let stats = rows(c, DATABASE_SQL).await?;
-    let mut names = Vec::with_capacity(stats.len());
-    for row in &stats {
-        let datid = text(&row[0]);
-        let datname = text(&row[1]);
-        names.push(datname.to_string());
-        for (i, (name, kind, help)) in DATABASE_COLUMNS.iter().enumerate() {
-            out.add(
-                *name,
-                *help,
-                *kind,
-                &[("datid", datid), ("datname", datname)],
-                num(&row[i + 2]),
-            );
-        }
-    }
+    let (columns, stats) = named_rows(c, stat_database::SQL).await?;
+    let names = stat_database::to_samples(&columns, &stats, out);
     let cached = {
         let cache = cache.lock().unwrap_or_else(|p| p.into_inner());
         let fresh = cache.measured.is_some_and(|t| t.elapsed() < SIZE_REFRESH);
@@ -557,19 +519,34 @@ impl Engine for Postgres {
         Box::pin(async move {
             let c = &conn.client;
             let target = out.target().to_string();
-            let mut parts: Vec<Out> = (0..6).map(|_| Out::new(&target)).collect();
-            let [info, database, activity, locks, replication, archiver] = &mut parts[..] else {
+            let mut parts: Vec<Out> = (0..9).map(|_| Out::new(&target)).collect();
+            let [info, database, activity, locks, replication, archiver, settings, bgwriter, tables] =
+                &mut parts[..]
+            else {
                 return Vec::new();
             };
             // Issued together, the queries are pipelined on the one session: one network
-            // round trip instead of six, each still with its own success flag.
-            let (r_info, r_database, r_activity, r_locks, r_replication, r_archiver) = tokio::join!(
-                within(deadline, collect_info(c, info)),
+            // round trip instead of nine, each still with its own success flag.
+            let (
+                r_info,
+                r_database,
+                r_activity,
+                r_locks,
+                r_replication,
+                r_archiver,
+                r_settings,
+                r_bgwriter,
+                r_tables,
+            ) = tokio::join!(
+                within(deadline, collect_info(c, &self.version, info)),
                 within(deadline, collect_database(c, &self.sizes, database)),
                 within(deadline, collect_activity(c, activity)),
                 within(deadline, collect_locks(c, locks)),
                 within(deadline, collect_replication(c, replication)),
                 within(deadline, collect_archiver(c, archiver)),
+                within(deadline, collect_settings(c, settings)),
+                within(deadline, collect_bgwriter(c, &self.version, bgwriter)),
+                within(deadline, collect_user_tables(c, tables)),
             );
             for part in parts {
                 out.merge(part);
@@ -581,6 +558,9 @@ impl Engine for Postgres {
                 ("locks", r_locks),
                 ("replication", r_replication),
                 ("archiver", r_archiver),
+                ("settings", r_settings),
+                ("stat_bgwriter", r_bgwriter),
+                ("stat_user_tables", r_tables),
             ]
         })
     }
