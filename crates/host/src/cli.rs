@@ -127,6 +127,10 @@ struct Flags {
     )]
     powersupply_ignored: String,
 
+    /// Report RAPL energy as one family with a rapl_zone label.
+    #[arg(long = "collector.rapl.enable-zone-label")]
+    rapl_zone_label: bool,
+
     /// Disable every collector not explicitly enabled with --collector.<name>.
     #[arg(long = "collector.disable-defaults")]
     disable_defaults: bool,
@@ -300,7 +304,7 @@ where
         .collect();
 
     for addr in &flags.web.listen_addresses {
-        ListenAddress::parse(addr).map_err(CliExit::Usage)?;
+        ListenAddress::parse(addr).map_err(|e| CliExit::Usage(e.to_string()))?;
     }
     if let Some(dir) = &flags.textfile_directory {
         match std::fs::metadata(dir) {
@@ -375,6 +379,7 @@ where
             "collector.powersupply.ignored-supplies",
             &flags.powersupply_ignored,
         )?),
+        rapl_zone_label: flags.rapl_zone_label,
         ..HostOptions::default()
     };
 

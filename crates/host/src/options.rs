@@ -64,6 +64,8 @@ pub struct HostOptions {
     pub arp_devices: DeviceFilter,
     /// Power supplies left out (`--collector.powersupply.ignored-supplies`, default none).
     pub powersupply_ignored: Option<Regex>,
+    /// One `node_rapl_joules_total` with a `rapl_zone` label (`--collector.rapl.enable-zone-label`).
+    pub rapl_zone_label: bool,
 }
 
 /// Compiles a regex that is a constant of this crate.

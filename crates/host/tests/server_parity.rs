@@ -34,6 +34,8 @@ const COLLECTORS: &[&str] = &[
     "cpufreq",
     "edac",
     "selinux",
+    "dmi",
+    "rapl",
 ];
 
 /// Known, deliberate differences: (sample key prefix, why). Empty today.

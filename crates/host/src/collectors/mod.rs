@@ -7,6 +7,7 @@ pub mod conntrack;
 pub mod cpu;
 pub mod cpufreq;
 pub mod diskstats;
+pub mod dmi;
 pub mod edac;
 pub mod entropy;
 pub mod filefd;
@@ -26,6 +27,7 @@ pub mod os;
 pub mod powersupplyclass;
 pub mod pressure;
 pub(crate) mod procfile;
+pub mod rapl;
 pub(crate) mod rpc_stats;
 pub mod schedstat;
 pub mod selinux;
@@ -96,6 +98,8 @@ pub const ALL: &[CollectorDef] = &[
     cpufreq::DEF,
     edac::DEF,
     selinux::DEF,
+    dmi::DEF,
+    rapl::DEF,
     // Last: on its first encounter a hung network mount costs up to the mount timeout, and
     // blocking collectors run one after another, so nothing else waits behind it.
     filesystem::DEF,
