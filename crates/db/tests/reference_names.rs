@@ -2,49 +2,8 @@
 //! export a family (the reference's `server` label is our `target` label).
 
 mod common;
+use common::reference::{shape, Reference};
 use common::*;
-use std::collections::{BTreeMap, BTreeSet};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
-
-/// family -> (type, label names without target/server)
-type Shape = BTreeMap<String, (String, BTreeSet<String>)>;
-
-fn shape(text: &str) -> Shape {
-    let mut out: Shape = BTreeMap::new();
-    for line in text.lines() {
-        if let Some(rest) = line.strip_prefix("# TYPE ") {
-            let mut it = rest.split_whitespace();
-            if let (Some(name), Some(kind)) = (it.next(), it.next()) {
-                out.entry(name.to_string()).or_default().0 = kind.to_string();
-            }
-            continue;
-        }
-        if line.starts_with('#') || line.is_empty() {
-            continue;
-        }
-        let series = line.rsplit_once(' ').map(|(s, _)| s).unwrap_or(line);
-        let (name, labels) = match series.split_once('{') {
-            Some((n, l)) => (n, l.trim_end_matches('}')),
-            None => (series, ""),
-        };
-        let names: BTreeSet<String> = labels
-            .split("\",")
-            .filter_map(|p| p.split_once('=').map(|(k, _)| k.to_string()))
-            .filter(|k| k != "target" && k != "server")
-            .collect();
-        out.entry(name.to_string()).or_default().1.extend(names);
-    }
-    out
-}
-
-struct Reference(Child);
-impl Drop for Reference {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 async fn reference(
     bin: &str,
@@ -52,26 +11,7 @@ async fn reference(
     args: &[String],
     env: &[(&str, &str)],
 ) -> Option<(Reference, String)> {
-    if !have_binary(bin) {
-        return None;
-    }
-    let mut cmd = Command::new(bin);
-    cmd.args(args).stdout(Stdio::null()).stderr(Stdio::null());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let child = Reference(cmd.spawn().expect("start reference exporter"));
-    let addr = format!("127.0.0.1:{port}").parse().unwrap();
-    let body = eventually(Duration::from_secs(10), || async move {
-        if std::net::TcpStream::connect(addr).is_err() {
-            return None;
-        }
-        let (status, body) = http(addr, "GET", "/metrics", None).await;
-        (status == 200).then_some(body)
-    })
-    .await
-    .expect("reference exporter answers");
-    Some((child, body))
+    Reference::start(bin, port, args, env).await
 }
 
 fn compare(ours: &str, theirs: &str, must_share: &[&str]) {

@@ -9,12 +9,12 @@ use crate::engine::Out;
 pub const SQL_BEFORE_17: &str = "SELECT checkpoints_timed, checkpoints_req, \
  checkpoint_write_time, checkpoint_sync_time, buffers_checkpoint, buffers_clean, \
  maxwritten_clean, buffers_backend, buffers_backend_fsync, buffers_alloc, \
- extract(epoch FROM stats_reset) FROM pg_stat_bgwriter";
+ floor(extract(epoch FROM stats_reset)) FROM pg_stat_bgwriter";
 
 /// PostgreSQL 17 and later.
 pub const SQL_17: &str = "SELECT c.num_timed, c.num_requested, c.write_time, c.sync_time, \
  c.buffers_written, b.buffers_clean, b.maxwritten_clean, NULL, NULL, b.buffers_alloc, \
- extract(epoch FROM b.stats_reset) FROM pg_stat_bgwriter b, pg_stat_checkpointer c";
+ floor(extract(epoch FROM b.stats_reset)) FROM pg_stat_bgwriter b, pg_stat_checkpointer c";
 
 /// The query for a `server_version_num`.
 pub fn sql_for(version: u32) -> &'static str {
@@ -39,7 +39,8 @@ const COLUMNS: [(&str, &str); 11] = [
     ("pg_stat_bgwriter_stats_reset_total", "Time at which these statistics were last reset"),
 ];
 
-/// Writes the counters of the one row (NULL columns are left out).
+/// Writes the counters of the one row (`stats_reset` in whole seconds, as postgres_exporter
+/// shows it) (NULL columns are left out).
 pub fn to_samples(row: &[Option<String>], out: &mut Out) {
     for (i, (name, help)) in COLUMNS.iter().enumerate() {
         let Some(Some(raw)) = row.get(i) else {

@@ -129,8 +129,8 @@ const KNOWN: [(&str, MetricType, &str); 22] = [
     ),
 ];
 
-/// A cell as a sample value: a number, `t`/`f`, a timestamp (Unix seconds), NULL as NaN (as
-/// postgres_exporter shows it); `None` for other text.
+/// A cell as a sample value: a number, `t`/`f`, a timestamp (whole Unix seconds), NULL as NaN
+/// (as postgres_exporter shows them); `None` for other text.
 pub fn value(cell: &Option<String>) -> Option<f64> {
     let Some(s) = cell.as_deref() else {
         return Some(f64::NAN);
@@ -138,7 +138,10 @@ pub fn value(cell: &Option<String>) -> Option<f64> {
     match s {
         "t" => Some(1.0),
         "f" => Some(0.0),
-        s => s.parse::<f64>().ok().or_else(|| pg_timestamp(s)),
+        s => s
+            .parse::<f64>()
+            .ok()
+            .or_else(|| pg_timestamp(s).map(f64::floor)),
     }
 }
 
@@ -211,7 +214,7 @@ mod tests {
             Some("postgres".into()),
             Some("42".into()),
             Some("10161.202".into()),
-            Some("1970-01-01 00:00:10+00".into()),
+            Some("1970-01-01 00:00:10.75+00".into()),
             Some("0".into()),
             None,
             Some("x".into()),

@@ -9,6 +9,8 @@
 
 #![allow(dead_code)]
 
+pub mod reference;
+
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};

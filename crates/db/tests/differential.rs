@@ -1,0 +1,290 @@
+//! Differential test against the Debian Go exporters (postgres_exporter 0.11, mysqld_exporter
+//! 0.14, redis_exporter 1.45): each scrapes the same local server as `watchkeeper-db`, and
+//!
+//! - every family the Go exporter emits by default must be ours too (apart from [`ALLOWED`],
+//!   each entry with its reason), with the same type and the same label names (our `target`
+//!   stands for their `server`);
+//! - settings and variables (`pg_settings_*`, `mysql_global_variables_*`, `redis_config_*`)
+//!   have the same value;
+//! - counters agree in time: scraped between two scrapes of theirs, ours lies between their two
+//!   values (so a wrong unit or a wrong source column shows).
+//!
+//! A missing Go exporter skips the test with a notice, or fails it when `CI=true`.
+
+mod common;
+use common::reference::{shape, values, Reference};
+use common::*;
+
+/// Families the Go exporters emit by default that we do not, and why.
+const ALLOWED: &[(&str, &str)] = &[
+    (
+        "pg_scrape_collector_duration_seconds",
+        "postgres_exporter's timing of its own collectors; ours is watchkeeper_db_target_scrape_duration_seconds (per target)",
+    ),
+    (
+        "redis_target_scrape_request_errors_total",
+        "redis_exporter's count of failed /scrape requests, a self-metric of its multi-target mode",
+    ),
+    (
+        "redis_last_key_groups_scrape_duration_milliseconds",
+        "redis_exporter's timing of its check-key-groups option, which is off by default (always 0)",
+    ),
+];
+
+/// Settings whose value depends on the client session, not the server, and why.
+const SESSION_SETTINGS: &[(&str, &str)] = &[(
+    "pg_settings_extra_float_digits",
+    "set by the client driver at connect (lib/pq sends 2, tokio-postgres 1)",
+)];
+
+/// Families that are the exporters' own, not the server's.
+fn is_self_metric(name: &str) -> bool {
+    name.starts_with("go_")
+        || name.starts_with("process_")
+        || name.starts_with("promhttp_")
+        || name.contains("_exporter_")
+}
+
+struct Engine {
+    what: &'static str,
+    prefix: &'static str,
+    /// Families whose values must be equal.
+    exact: &'static str,
+}
+
+/// Compares one engine; returns the failures (empty when all agree).
+fn differential(e: &Engine, theirs_before: &str, ours: &str, theirs_after: &str) -> Vec<String> {
+    let mut failures = Vec::new();
+    let (their_shape, our_shape) = (shape(theirs_before), shape(ours));
+    let theirs_default: Vec<&String> = their_shape
+        .keys()
+        .filter(|n| n.starts_with(e.prefix) && !is_self_metric(n))
+        .collect();
+    let mut shared = 0;
+    for name in &theirs_default {
+        let (their_kind, their_labels) = &their_shape[*name];
+        match our_shape.get(*name) {
+            None => {
+                if !ALLOWED.iter().any(|(a, _)| a == name) {
+                    failures.push(format!("missing family {name} ({their_kind})"));
+                }
+            }
+            Some((kind, labels)) => {
+                shared += 1;
+                if kind != their_kind {
+                    failures.push(format!("type of {name}: ours {kind}, theirs {their_kind}"));
+                }
+                if labels != their_labels {
+                    failures.push(format!(
+                        "label names of {name}: ours {labels:?}, theirs {their_labels:?}"
+                    ));
+                }
+            }
+        }
+    }
+    eprintln!(
+        "{}: the Go exporter emits {} families by default; we emit {} of them ({} allow-listed)",
+        e.what,
+        theirs_default.len(),
+        shared,
+        theirs_default.len() - shared
+    );
+
+    let (before, now, after) = (values(theirs_before), values(ours), values(theirs_after));
+    let family = |key: &str| key.split('{').next().unwrap_or(key).to_string();
+    let mut compared = (0, 0);
+    for (key, ours_v) in &now {
+        let fam = family(key);
+        if !fam.starts_with(e.prefix) || is_self_metric(&fam) {
+            continue;
+        }
+        let (Some(b), Some(a)) = (before.get(key), after.get(key)) else {
+            continue;
+        };
+        if fam.starts_with(e.exact) {
+            if SESSION_SETTINGS.iter().any(|(s, _)| *s == fam) {
+                continue;
+            }
+            compared.0 += 1;
+            let same = |x: f64| x == *ours_v || (x.is_nan() && ours_v.is_nan());
+            if !same(*b) && !same(*a) {
+                failures.push(format!(
+                    "value of {key}: ours {ours_v}, theirs {b} then {a}"
+                ));
+            }
+        } else if their_shape.get(&fam).is_some_and(|(k, _)| k == "counter")
+            && !ours_v.is_nan()
+            && !b.is_nan()
+            && !a.is_nan()
+        {
+            compared.1 += 1;
+            if !(*b <= *ours_v && *ours_v <= *a) {
+                failures.push(format!(
+                    "counter {key}: ours {ours_v} is not between theirs {b} and {a}"
+                ));
+            }
+        }
+    }
+    eprintln!(
+        "{}: {} settings/variables equal, {} counter samples in order",
+        e.what, compared.0, compared.1
+    );
+    assert!(
+        compared.0 > 0 || e.exact.is_empty(),
+        "{}: no value compared",
+        e.what
+    );
+    failures
+}
+
+async fn run(e: Engine, reference: Option<(Reference, String)>, config: String) {
+    let Some((reference, _first)) = reference else {
+        return;
+    };
+    let ours = Exporter::start(&config, &[]);
+    // Our first scrape opens the connection; compare on the second, like theirs.
+    ours.scrape().await;
+    let before = reference.scrape().await;
+    let now = ours.scrape().await.0;
+    let after = reference.scrape().await;
+    let failures = differential(&e, &before, &now, &after);
+    assert!(
+        failures.is_empty(),
+        "{} differs from the Go exporter:\n  {}",
+        e.what,
+        failures.join("\n  ")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_matches_postgres_exporter() {
+    let s = pg();
+    if !available("PostgreSQL", &s) {
+        return;
+    }
+    let port = free_port();
+    let password = if s.password.is_empty() {
+        String::new()
+    } else {
+        format!(":{}", s.password)
+    };
+    let dsn = format!(
+        "postgresql://{}{password}@{}:{}/postgres?sslmode=disable",
+        s.user, s.host, s.port
+    );
+    let reference = Reference::start(
+        "/usr/bin/prometheus-postgres-exporter",
+        port,
+        &[format!("--web.listen-address=127.0.0.1:{port}")],
+        &[("DATA_SOURCE_NAME", &dsn)],
+    )
+    .await;
+    let config = format!(
+        "targets:\n  - name: pg\n    kind: postgres\n    host: {}\n    port: {}\n    user: {}\n{}",
+        s.host,
+        s.port,
+        s.user,
+        password_env("PGPASSWORD_WK", &s.password)
+    );
+    run(
+        Engine {
+            what: "PostgreSQL",
+            prefix: "pg_",
+            exact: "pg_settings_",
+        },
+        reference,
+        config,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mysql_matches_mysqld_exporter() {
+    let s = mysql();
+    if !available("MariaDB", &s) {
+        return;
+    }
+    let port = free_port();
+    let password = if s.password.is_empty() {
+        String::new()
+    } else {
+        format!(":{}", s.password)
+    };
+    let dsn = format!("{}{password}@({}:{})/", s.user, s.host, s.port);
+    let reference = Reference::start(
+        "/usr/bin/prometheus-mysqld-exporter",
+        port,
+        &[format!("--web.listen-address=127.0.0.1:{port}")],
+        &[("DATA_SOURCE_NAME", &dsn)],
+    )
+    .await;
+    let config = format!(
+        "targets:\n  - name: maria\n    kind: mysql\n    host: {}\n    port: {}\n    user: {}\n{}",
+        s.host,
+        s.port,
+        s.user,
+        password_env("MYSQL_PASSWORD_WK", &s.password)
+    );
+    run(
+        Engine {
+            what: "MySQL/MariaDB",
+            prefix: "mysql_",
+            exact: "mysql_global_variables_",
+        },
+        reference,
+        config,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn redis_matches_redis_exporter() {
+    let s = redis();
+    if !available("Redis", &s) {
+        return;
+    }
+    let port = free_port();
+    let reference = Reference::start(
+        "/usr/bin/prometheus-redis-exporter",
+        port,
+        &[
+            "-redis.addr".into(),
+            format!("redis://{}:{}", s.host, s.port),
+            "-web.listen-address".into(),
+            format!("127.0.0.1:{port}"),
+        ],
+        &[],
+    )
+    .await;
+    let config = format!(
+        "targets:\n  - name: cache\n    kind: redis\n    host: {}\n    port: {}\n",
+        s.host, s.port
+    );
+    run(
+        Engine {
+            what: "Redis",
+            prefix: "redis_",
+            exact: "redis_config_",
+        },
+        reference,
+        config,
+    )
+    .await;
+}
+
+/// The config line for a password, read from an environment variable of the exporter (set
+/// here for the child); empty without a password.
+fn password_env(var: &str, password: &str) -> String {
+    if password.is_empty() {
+        return String::new();
+    }
+    std::env::set_var(var, password);
+    format!("    password_env: {var}\n")
+}
+
+#[test]
+fn allow_lists_name_their_reasons() {
+    for (name, reason) in ALLOWED.iter().chain(SESSION_SETTINGS) {
+        assert!(!reason.is_empty(), "{name} has no reason");
+    }
+}
