@@ -4,6 +4,16 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use tokio::net::TcpListener;
 
+/// Why a listen address was refused; the message names the address.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid listen address {address:?}: {why}")]
+pub struct ListenAddressError {
+    /// The address as given.
+    pub address: String,
+    /// What is wrong with it.
+    pub why: &'static str,
+}
+
 /// A parsed `--web.listen-address`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ListenAddress {
@@ -17,8 +27,11 @@ pub enum ListenAddress {
 
 impl ListenAddress {
     /// Parses one address; the error is one line naming the address.
-    pub fn parse(s: &str) -> Result<Self, String> {
-        let bad = |why: &str| format!("invalid listen address {s:?}: {why}");
+    pub fn parse(s: &str) -> Result<Self, ListenAddressError> {
+        let bad = |why: &'static str| ListenAddressError {
+            address: s.to_string(),
+            why,
+        };
         let Some((host, port)) = s.rsplit_once(':') else {
             return Err(bad("expected HOST:PORT or :PORT"));
         };
@@ -102,7 +115,10 @@ mod tests {
         );
         for bad in ["10150", ":http", "1.2.3.4:70000", "a b:1", ":"] {
             let err = ListenAddress::parse(bad).unwrap_err();
-            assert!(err.starts_with("invalid listen address"), "{err}");
+            assert!(
+                err.to_string().starts_with("invalid listen address"),
+                "{err}"
+            );
         }
     }
 }

@@ -141,6 +141,16 @@ impl Serialize for Secret {
     }
 }
 
+/// Why a duration did not parse; the message quotes the input.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid duration {input:?}: {why}")]
+pub struct DurationError {
+    /// The text as given (trimmed).
+    pub input: String,
+    /// What is wrong with it.
+    pub why: String,
+}
+
 /// A duration written as Prometheus writes them: `30s`, `5m`, `1h30m`, `26h`, `500ms`, `2d`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub struct PromDuration(pub Duration);
@@ -152,13 +162,17 @@ impl PromDuration {
     }
 
     /// Parses Prometheus duration syntax.
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, DurationError> {
+        let bad = |why: String| DurationError {
+            input: s.trim().to_string(),
+            why,
+        };
         let s = s.trim();
         if s == "0" {
             return Ok(Self(Duration::ZERO));
         }
         if s.is_empty() {
-            return Err("empty duration".into());
+            return Err(bad("empty".into()));
         }
         let units: [(&str, u64); 8] = [
             ("ms", 1),
@@ -176,13 +190,11 @@ impl PromDuration {
         while !rest.is_empty() {
             let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
             if digits == 0 {
-                return Err(format!(
-                    "invalid duration {s:?}: expected a number at {rest:?}"
-                ));
+                return Err(bad(format!("expected a number at {rest:?}")));
             }
             let n: u64 = rest[..digits]
                 .parse()
-                .map_err(|_| format!("invalid duration {s:?}: number too large"))?;
+                .map_err(|_| bad("number too large".into()))?;
             rest = &rest[digits..];
             // Longest unit first so "ms" is not read as "m".
             let Some((rank, (unit, ms))) = units
@@ -191,22 +203,22 @@ impl PromDuration {
                 .filter(|(_, (u, _))| !u.is_empty() && rest.starts_with(u))
                 .max_by_key(|(_, (u, _))| u.len())
             else {
-                return Err(format!(
-                    "invalid duration {s:?}: missing or unknown unit (use ms, s, m, h, d, w, y)"
+                return Err(bad(
+                    "missing or unknown unit (use ms, s, m, h, d, w, y)".into()
                 ));
             };
             // Prometheus requires units from largest to smallest, each at most once.
             let order = [6usize, 5, 4, 3, 2, 1, 0];
             let pos = order.iter().position(|&r| r == rank).unwrap_or(0);
             if last_rank != usize::MAX && pos <= last_rank {
-                return Err(format!("invalid duration {s:?}: units out of order"));
+                return Err(bad("units out of order".into()));
             }
             last_rank = pos;
             rest = &rest[unit.len()..];
             total_ms = n
                 .checked_mul(*ms)
                 .and_then(|v| total_ms.checked_add(v))
-                .ok_or_else(|| format!("invalid duration {s:?}: too large"))?;
+                .ok_or_else(|| bad("too large".into()))?;
         }
         Ok(Self(Duration::from_millis(total_ms)))
     }
@@ -230,8 +242,8 @@ impl fmt::Display for PromDuration {
 }
 
 impl std::str::FromStr for PromDuration {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = DurationError;
+    fn from_str(s: &str) -> Result<Self, DurationError> {
         Self::parse(s)
     }
 }

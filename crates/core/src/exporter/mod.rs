@@ -223,7 +223,7 @@ impl Exporter {
                 .iter()
                 .map(|a| ListenAddress::parse(a))
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(ServeError::Usage)?
+                .map_err(|e| ServeError::Usage(e.to_string()))?
         };
         let mut listeners = Vec::new();
         for (raw, addr) in web
