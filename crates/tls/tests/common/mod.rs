@@ -384,6 +384,8 @@ pub enum Mode {
     Tls,
     /// SMTP with STARTTLS, then TLS.
     Smtp,
+    /// Another STARTTLS protocol (`imap`, `pop3`, `ftp`, `ldap`, `xmpp`, `mysql`), then TLS.
+    Starttls(&'static str),
     /// Writes bytes that are not TLS.
     Garbage,
     /// Accepts and says nothing.
@@ -452,6 +454,11 @@ pub async fn tls_server(
                             return;
                         }
                     }
+                    Mode::Starttls(p) => {
+                        if starttls_server_side(&mut s, p).await.is_err() {
+                            return;
+                        }
+                    }
                     Mode::Tls => {}
                 }
                 if let Ok(mut tls) = acceptor.accept(s).await {
@@ -489,5 +496,86 @@ async fn smtp_server_side(s: &mut tokio::net::TcpStream) -> std::io::Result<()> 
                 s.write_all(b"500 unknown\r\n").await?;
             }
         }
+    }
+}
+
+/// Reads until `needle` has been seen (bounded).
+async fn read_until(s: &mut tokio::net::TcpStream, needle: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 512];
+    while !buf.windows(needle.len()).any(|w| w == needle) {
+        let n = s.read(&mut chunk).await?;
+        if n == 0 || buf.len() > 65536 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    Ok(buf)
+}
+
+/// The server half of the other STARTTLS exchanges.
+async fn starttls_server_side(
+    s: &mut tokio::net::TcpStream,
+    protocol: &str,
+) -> std::io::Result<()> {
+    match protocol {
+        "imap" => {
+            s.write_all(b"* OK [CAPABILITY IMAP4rev1 STARTTLS] ready\r\n")
+                .await?;
+            let line = read_until(s, b"\r\n").await?;
+            let tag = String::from_utf8_lossy(&line)
+                .split(' ')
+                .next()
+                .unwrap_or("")
+                .to_string();
+            s.write_all(format!("{tag} OK Begin TLS negotiation now\r\n").as_bytes())
+                .await
+        }
+        "pop3" => {
+            s.write_all(b"+OK POP3 ready\r\n").await?;
+            read_until(s, b"STLS\r\n").await?;
+            s.write_all(b"+OK Begin TLS negotiation\r\n").await
+        }
+        "ftp" => {
+            s.write_all(b"220-Welcome\r\n220 FTP ready\r\n").await?;
+            read_until(s, b"AUTH TLS\r\n").await?;
+            s.write_all(b"234 AUTH TLS successful\r\n").await
+        }
+        "ldap" => {
+            read_until(s, b"1.3.6.1.4.1.1466.20037").await?;
+            // LDAPMessage { 1, ExtendedResponse { success, "", "" } }
+            s.write_all(&[
+                0x30, 0x0c, 0x02, 0x01, 0x01, 0x78, 0x07, 0x0a, 0x01, 0x00, 0x04, 0x00, 0x04, 0x00,
+            ])
+            .await
+        }
+        "xmpp" => {
+            read_until(s, b"version='1.0'>").await?;
+            s.write_all(b"<?xml version='1.0'?><stream:stream from='leaf.test' id='1' version='1.0' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'><stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls></stream:features>").await?;
+            read_until(s, b"/>").await?;
+            s.write_all(b"<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+                .await
+        }
+        "mysql" => {
+            // Protocol 10 handshake: version, thread id, 8 bytes of scramble, filler, capability
+            // flags with CLIENT_SSL (0x0800) and CLIENT_PROTOCOL_41 (0x0200).
+            let mut p = vec![10u8];
+            p.extend_from_slice(b"10.11.0-test\0");
+            p.extend_from_slice(&[1, 0, 0, 0]);
+            p.extend_from_slice(b"abcdefgh\0");
+            p.extend_from_slice(&[0x00, 0x8a]); // caps low: 0x8a00 = SSL | PROTOCOL_41 | SECURE_CONNECTION
+            p.extend_from_slice(&[45, 2, 0, 0, 0, 21]);
+            p.extend_from_slice(&[0u8; 10]);
+            p.extend_from_slice(b"ijklmnopqrst\0");
+            let mut packet = vec![p.len() as u8, 0, 0, 0];
+            packet.extend_from_slice(&p);
+            s.write_all(&packet).await?;
+            let mut req = [0u8; 36];
+            s.read_exact(&mut req).await?;
+            assert_eq!(&req[..4], &[32, 0, 0, 1], "SSLRequest header");
+            assert_ne!(req[5] & 0x08, 0, "CLIENT_SSL set");
+            Ok(())
+        }
+        other => panic!("no test server for {other}"),
     }
 }
