@@ -10,6 +10,11 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use watchkeeper_core::page::{html_escape, Page, PageResponse};
 
+/// A time for the table: `2026-12-01 22:07:21Z`.
+fn when(ms: Millis) -> String {
+    timestamp::format(ms).replacen('T', " ", 1)
+}
+
 /// The page over the engine's state.
 pub struct IncidentsPage(pub Arc<Engine>);
 
@@ -57,7 +62,7 @@ fn row(out: &mut String, i: &Incident, targets: Option<Targets>, now: Millis) {
             };
             (
                 format!("{} <small>({})</small>{comment}", e(&a.by), e(&a.via)),
-                e(&timestamp::format(a.at)),
+                e(&when(a.at)),
             )
         }
         (None, _) => ("—".into(), String::new()),
@@ -90,10 +95,10 @@ fn row(out: &mut String, i: &Incident, targets: Option<Targets>, now: Millis) {
         e(i.alertname()),
         labels.join(", "),
         e(i.severity()),
-        e(&timestamp::format(i.start)),
+        e(&when(i.start)),
         ack_who,
         ack_when,
-        i.resolved.map(|r| e(&timestamp::format(r))).unwrap_or_else(|| "open".into()),
+        i.resolved.map(|r| e(&when(r))).unwrap_or_else(|| "open".into()),
         ack_secs.map(human).unwrap_or_default(),
         res_secs.map(human).unwrap_or_default(),
         if breached.is_empty() { "—".to_string() } else { breached.join(", ") },

@@ -205,6 +205,17 @@ fn config_check() {
     assert_eq!(code, Some(2));
     assert!(stderr.starts_with("error: incident.yml:2:"), "{stderr}");
     assert!(stderr.contains("unknown field `resolv`"), "{stderr}");
+    let example = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../deploy/examples/incident.yml"
+    ))
+    .unwrap();
+    let (code, stdout, stderr) = check(&example);
+    assert_eq!(
+        (code, stdout.as_str()),
+        (Some(0), "incident.yml: OK (1 alertmanager, 1 matcher)\n"),
+        "{stderr}"
+    );
     let (code, _, stderr) = check("incidents:\n  match:\n    team: \"=~(db\"\n");
     assert_eq!(code, Some(2));
     assert!(stderr.starts_with("error: incident.yml:3:"), "{stderr}");

@@ -136,13 +136,18 @@ impl Alertmanager {
 
     /// Starts one; with `cluster_port` it gossips on it with `peers` (an HA pair).
     pub fn start_with(cluster_port: Option<u16>, peers: &[u16]) -> Alertmanager {
-        let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("alertmanager.yml");
-        std::fs::write(
-            &config,
+        Self::start_full(
+            cluster_port,
+            peers,
             "route:\n  receiver: blackhole\n  group_wait: 1s\nreceivers:\n  - name: blackhole\n",
         )
-        .unwrap();
+    }
+
+    /// Starts one with the configuration `config` (YAML).
+    pub fn start_full(cluster_port: Option<u16>, peers: &[u16], config_text: &str) -> Alertmanager {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("alertmanager.yml");
+        std::fs::write(&config, config_text).unwrap();
         let port = free_port();
         let mut cmd = Command::new(ALERTMANAGER);
         cmd.arg(format!("--config.file={}", config.display()))
@@ -299,15 +304,15 @@ pub fn write_config(dir: &Path, ams: &[String], extra: &str) -> PathBuf {
 impl Exporter {
     /// Starts the exporter with the config file `config`; waits until it listens.
     pub fn start(config: &Path) -> Exporter {
+        Self::start_on(config, "127.0.0.1:0")
+    }
+
+    /// Starts the exporter listening on `listen`.
+    pub fn start_on(config: &Path, listen: &str) -> Exporter {
         let mut child = Command::new(env!("CARGO_BIN_EXE_watchkeeper-incident"))
             .arg("--config.file")
             .arg(config)
-            .args([
-                "--web.listen-address",
-                "127.0.0.1:0",
-                "--log.level",
-                "debug",
-            ])
+            .args(["--web.listen-address", listen, "--log.level", "debug"])
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
