@@ -3,17 +3,21 @@
 mod global_status;
 mod global_variables;
 mod innodb_cmp;
+mod slave_status;
 mod value;
 
 use crate::config::Resolved;
 use crate::engine::{within, Cell, CollectorOutcome, DbError, Engine, Out, Row};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts, OptsBuilder, SslOpts, Value};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use watchkeeper_core::{BoxFuture, ScrapeDeadline};
 
 /// The MySQL engine of one target.
 pub struct Mysql {
     opts: Opts,
+    /// Which of [`slave_status::QUERIES`] the server understood last.
+    replica_syntax: AtomicUsize,
 }
 
 impl Mysql {
@@ -52,6 +56,7 @@ impl Mysql {
         }
         Self {
             opts: Opts::from(b),
+            replica_syntax: AtomicUsize::new(0),
         }
     }
 }
@@ -157,61 +162,29 @@ async fn collect_innodb_cmp(conn: &mut Conn, out: &mut Out) -> Result<(), DbErro
     Ok(())
 }
 
-async fn collect_replica(conn: &mut Conn, out: &mut Out) -> Result<(), DbError> {
-    // MySQL 8.4 dropped SHOW SLAVE STATUS; MariaDB and older MySQL lack SHOW REPLICA STATUS.
-    let rows = match rows(conn, "SHOW SLAVE STATUS", 64).await {
-        Ok((r, _)) => r,
-        Err(DbError::Query(_)) => rows(conn, "SHOW REPLICA STATUS", 64).await?.0,
-        Err(e) => return Err(e),
-    };
-    for row in &rows {
-        let get = |names: &[&str]| {
-            row.iter()
-                .find(|(k, _)| names.iter().any(|n| k.eq_ignore_ascii_case(n)))
-                .map(|(_, v)| v.clone())
-        };
-        let master_host = get(&["Master_Host", "Source_Host"])
-            .map(|c| c.as_label())
-            .unwrap_or_default();
-        let channel = get(&["Channel_Name", "Connection_name"])
-            .map(|c| c.as_label())
-            .unwrap_or_default();
-        let labels = [
-            ("channel_name", channel.as_str()),
-            ("master_host", master_host.as_str()),
-        ];
-        // NULL while the SQL thread is stopped: leave the sample out rather than invent 0.
-        if let Some(v) =
-            get(&["Seconds_Behind_Master", "Seconds_Behind_Source"]).and_then(|c| c.as_value())
-        {
-            out.gauge(
-                "mysql_slave_status_seconds_behind_master",
-                "Seconds the replica is behind its source.",
-                &labels,
-                v,
-            );
-        }
-        if let Some(v) = get(&["Slave_IO_Running", "Replica_IO_Running"]).and_then(|c| c.as_value())
-        {
-            out.gauge(
-                "mysql_slave_status_slave_io_running",
-                "Whether the replica I/O thread is running.",
-                &labels,
-                v,
-            );
-        }
-        if let Some(v) =
-            get(&["Slave_SQL_Running", "Replica_SQL_Running"]).and_then(|c| c.as_value())
-        {
-            out.gauge(
-                "mysql_slave_status_slave_sql_running",
-                "Whether the replica SQL thread is running.",
-                &labels,
-                v,
-            );
+async fn collect_replica(
+    conn: &mut Conn,
+    syntax: &AtomicUsize,
+    out: &mut Out,
+) -> Result<(), DbError> {
+    // MariaDB knows SHOW ALL SLAVES STATUS (every channel), MySQL before 8.4 SHOW SLAVE STATUS,
+    // 8.4 only SHOW REPLICA STATUS. The one that worked is remembered, so a scrape costs one
+    // query once it is known.
+    let start = syntax.load(Ordering::Relaxed);
+    let mut last = None;
+    for (i, sql) in slave_status::QUERIES.iter().enumerate().skip(start) {
+        match rows(conn, sql, 64).await {
+            Ok((r, _)) => {
+                syntax.store(i, Ordering::Relaxed);
+                slave_status::to_samples(&r, out);
+                return Ok(());
+            }
+            Err(DbError::Query(m)) => last = Some(DbError::Query(m)),
+            Err(e) => return Err(e),
         }
     }
-    Ok(())
+    syntax.store(0, Ordering::Relaxed);
+    Err(last.unwrap_or_else(|| DbError::Query("no replica status statement".into())))
 }
 
 impl Engine for Mysql {
@@ -258,7 +231,7 @@ impl Engine for Mysql {
             ));
             outcomes.push((
                 "slave_status",
-                within(deadline, collect_replica(conn, out)).await,
+                within(deadline, collect_replica(conn, &self.replica_syntax, out)).await,
             ));
             outcomes.push((
                 "info_schema_innodb_cmp",
