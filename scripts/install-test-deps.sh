@@ -36,6 +36,8 @@ PACKAGES=(
     openssl curl jq shellcheck systemd python3-venv
     # Backup tools the backup exporter's tests drive (real repositories).
     restic borgbackup pgbackrest
+    # Certificate generator of scripts/bench-tls.sh (10 000 certificates in seconds).
+    python3-cryptography
     # Headless browser for the incident exporter's /incidents screenshot test.
     chromium
 )
