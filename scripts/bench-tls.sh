@@ -240,7 +240,8 @@ names = sorted(os.listdir(d))
 t = time.process_time()
 for f in names:
     with open(os.path.join(d, f), "rb") as fh:
-        x509.load_pem_x509_certificates(fh.read())[0].not_valid_after_utc
+        c = x509.load_pem_x509_certificate(fh.read())
+        getattr(c, "not_valid_after_utc", None) or c.not_valid_after
 parse = time.process_time() - t
 t = time.process_time()
 for f in names:
