@@ -161,7 +161,11 @@ async fn spawn(name: &'static str, binary: &str, config: &std::path::Path) -> Pr
 }
 
 async fn probe(p: &Process, module: &str, target: &str) -> (u16, String) {
-    let query = format!("/probe?module={module}&target={}", enc(target));
+    probe_query(p, &format!("module={module}&target={}", enc(target))).await
+}
+
+async fn probe_query(p: &Process, query: &str) -> (u16, String) {
+    let query = format!("/probe?{query}");
     match tokio::time::timeout(Duration::from_secs(30), get(p.addr, &query, &[])).await {
         Ok(answer) => answer,
         Err(_) => panic!("{} did not answer {query} within 30 s", p.name),
@@ -643,6 +647,11 @@ fn scenarios(t: &Targets) -> Scenarios {
         format!("{http}/negotiate-gzip"),
     );
     s.add(
+        "http_server_gzip_without_compression",
+        &format!("prober: http\nhttp:\n  {ip4}"),
+        format!("{http}/negotiate-gzip"),
+    );
+    s.add(
         "http_br",
         &format!(
             "prober: http\nhttp:\n  {ip4}\n  compression: br\n  headers:\n    Accept-Encoding: br"
@@ -769,10 +778,20 @@ fn scenarios(t: &Targets) -> Scenarios {
         &format!("prober: tcp\ntcp:\n  {ip4}"),
         format!("127.0.0.1:{}", t.closed),
     );
-    let ping = "  query_response:\n    - expect: '^READY line-server (\\d+)$'\n    - send: 'PING ${1}'\n    - expect: '^PONG 42$'\n    - send: QUIT\n    - expect: '^BYE'";
+    let ping = "  query_response:\n    - expect: '^READY line-server (\\d+)$'\n    - send: 'PING 42'\n    - expect: '^PONG 42$'\n    - send: QUIT\n    - expect: '^BYE'";
     s.add(
         "tcp_query_response",
         &format!("prober: tcp\ntcp:\n  {ip4}\n{ping}"),
+        line.clone(),
+    );
+    s.add(
+        "tcp_send_template_needs_same_step",
+        &format!("prober: tcp\ntcp:\n  {ip4}\n  query_response:\n    - expect: '^READY line-server (\\d+)$'\n    - send: 'PING ${{1}}'\n    - expect: '^PONG \\$\\{{1\\}}$'"),
+        line.clone(),
+    );
+    s.add(
+        "tcp_send_template_same_step",
+        &format!("prober: tcp\ntcp:\n  {ip4}\n  query_response:\n    - expect: '^READY line-server (\\d+)$'\n      send: 'PING ${{1}}'\n    - expect: '^PONG 42$'"),
         line.clone(),
     );
     s.add(
@@ -878,7 +897,7 @@ fn scenarios(t: &Targets) -> Scenarios {
     );
     s.add(
         "dns_answer_not_matches_ok",
-        &dns_mod("  query_name: example.test\n  validate_answer_rrs:\n    fail_if_not_matches_regexp: ['example\\.test\\..*IN\\s+A']"),
+        &dns_mod("  query_name: example.test\n  query_type: A\n  validate_answer_rrs:\n    fail_if_not_matches_regexp: ['example\\.test\\..*IN\\s+A']"),
         dns.clone(),
     );
     s.add(
@@ -898,7 +917,7 @@ fn scenarios(t: &Targets) -> Scenarios {
     );
     s.add(
         "dns_fail_if_all_match",
-        &dns_mod("  query_name: example.test\n  validate_answer_rrs:\n    fail_if_all_match_regexp: ['127\\.0\\.0\\.1']"),
+        &dns_mod("  query_name: example.test\n  query_type: A\n  validate_answer_rrs:\n    fail_if_all_match_regexp: ['127\\.0\\.0\\.1']"),
         dns.clone(),
     );
     s.add(
@@ -977,11 +996,22 @@ async fn probes_match_blackbox_exporter() {
         }));
     }
 
+    // DIFFERENTIAL_DUMP=<dir> keeps every answer (<scenario>.blackbox / .ours) for a look.
+    let dump = std::env::var_os("DIFFERENTIAL_DUMP").map(std::path::PathBuf::from);
     let mut harness = Vec::new();
     let mut unexpected = Vec::new();
     let mut seen_deviations = BTreeSet::new();
     for task in tasks {
         let (name, theirs, twin, mine) = task.await.unwrap();
+        if let Some(dir) = &dump {
+            let target = &scenarios.0.iter().find(|s| s.name == name).unwrap().target;
+            let debug = format!("module={name}&target={}&debug=true", enc(target));
+            std::fs::create_dir_all(dir).unwrap();
+            for (p, suffix) in [(&reference, "blackbox"), (&ours, "ours")] {
+                let (_, text) = probe_query(p, &debug).await;
+                std::fs::write(dir.join(format!("{name}.{suffix}")), text).unwrap();
+            }
+        }
         assert_eq!(
             theirs.0, 200,
             "{name}: blackbox_exporter answered {}: {}",
