@@ -131,6 +131,14 @@ struct Flags {
     #[arg(long = "collector.rapl.enable-zone-label")]
     rapl_zone_label: bool,
 
+    /// Comma-separated labels of the IPVS backend metrics.
+    #[arg(
+        long = "collector.ipvs.backend-labels",
+        value_name = "LABELS",
+        default_value = "local_address,local_port,remote_address,remote_port,proto,local_mark"
+    )]
+    ipvs_backend_labels: String,
+
     /// Disable every collector not explicitly enabled with --collector.<name>.
     #[arg(long = "collector.disable-defaults")]
     disable_defaults: bool,
@@ -270,6 +278,25 @@ fn device_filter(
     })
 }
 
+/// `--collector.ipvs.backend-labels`: known label names, comma-separated (empty: none).
+fn ipvs_labels(value: &str) -> Result<Vec<String>, CliExit> {
+    let known = crate::collectors::ipvs::BACKEND_LABELS;
+    value
+        .split(',')
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            if known.contains(&l) {
+                Ok(l.to_string())
+            } else {
+                Err(CliExit::Usage(format!(
+                    "--collector.ipvs.backend-labels: unknown label {l:?} (known: {})",
+                    known.join(", ")
+                )))
+            }
+        })
+        .collect()
+}
+
 /// Parses and validates the command line (`args[0]` is the program name).
 pub fn parse<I, T>(args: I) -> Result<HostConfig, CliExit>
 where
@@ -380,6 +407,7 @@ where
             &flags.powersupply_ignored,
         )?),
         rapl_zone_label: flags.rapl_zone_label,
+        ipvs_backend_labels: ipvs_labels(&flags.ipvs_backend_labels)?,
         ..HostOptions::default()
     };
 
@@ -427,6 +455,15 @@ mod tests {
 
     fn names(c: &HostConfig) -> Vec<&'static str> {
         c.enabled.iter().map(|d| d.name).collect()
+    }
+
+    #[test]
+    fn ipvs_backend_labels_are_checked_and_kept_in_order() {
+        let c = parse_ok(&["--collector.ipvs.backend-labels=proto,local_port"]);
+        assert_eq!(c.options.ipvs_backend_labels, ["proto", "local_port"]);
+        assert_eq!(parse_ok(&[]).options.ipvs_backend_labels.len(), 6);
+        let msg = usage(&["--collector.ipvs.backend-labels=proto,vip"]);
+        assert!(msg.contains("unknown label \"vip\""), "{msg}");
     }
 
     #[test]

@@ -46,7 +46,7 @@ impl HostPaths {
 }
 
 /// Everything a collector may be configured with.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct HostOptions {
     /// Pseudo-filesystem locations.
     pub paths: HostPaths,
@@ -66,6 +66,28 @@ pub struct HostOptions {
     pub powersupply_ignored: Option<Regex>,
     /// One `node_rapl_joules_total` with a `rapl_zone` label (`--collector.rapl.enable-zone-label`).
     pub rapl_zone_label: bool,
+    /// Labels of the IPVS backend metrics (`--collector.ipvs.backend-labels`).
+    pub ipvs_backend_labels: Vec<String>,
+}
+
+impl Default for HostOptions {
+    fn default() -> Self {
+        Self {
+            paths: HostPaths::default(),
+            textfile_directory: None,
+            filesystem: FilesystemOptions::default(),
+            diskstats: DiskstatsOptions::default(),
+            netdev: NetdevOptions::default(),
+            netclass: NetclassOptions::default(),
+            arp_devices: DeviceFilter::default(),
+            powersupply_ignored: None,
+            rapl_zone_label: false,
+            ipvs_backend_labels: crate::collectors::ipvs::BACKEND_LABELS
+                .iter()
+                .map(|l| l.to_string())
+                .collect(),
+        }
+    }
 }
 
 /// Compiles a regex that is a constant of this crate.

@@ -36,6 +36,7 @@ const COLLECTORS: &[&str] = &[
     "selinux",
     "dmi",
     "rapl",
+    "ipvs",
 ];
 
 /// Known, deliberate differences: (sample key prefix, why). Empty today.
@@ -145,14 +146,14 @@ fn node_exporter_installed() -> bool {
     false
 }
 
-#[test]
-fn server_collectors_match_node_exporter_sample_for_sample() {
-    if !node_exporter_installed() {
-        return;
-    }
+/// Runs both exporters on the server tree with `collectors` and `extra` flags and lists every
+/// difference; also asserts that each collector succeeded on both sides. Returns the problems
+/// and the number of compared samples.
+fn compare(collectors: &[&str], extra: &[&str]) -> (Vec<String>, usize) {
     let mut args = path_flags();
     args.push("--collector.disable-defaults".into());
-    args.extend(COLLECTORS.iter().map(|c| format!("--collector.{c}")));
+    args.extend(collectors.iter().map(|c| format!("--collector.{c}")));
+    args.extend(extra.iter().map(|a| a.to_string()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let theirs = start_node_exporter(&args);
     let ours = start_ours(&args);
@@ -191,19 +192,53 @@ fn server_collectors_match_node_exporter_sample_for_sample() {
         }
     }
     // Every compared collector read something, and succeeded on both sides.
-    for c in COLLECTORS {
+    for c in collectors {
         let key = format!("node_scrape_collector_success{{collector=\"{c}\"}}");
         assert_eq!(ne_samples.get(&key), Some(&1.0), "node_exporter {key}");
         assert_eq!(wk_samples.get(&key), Some(&1.0), "ours {key}");
     }
+    let shared = wk_samples.keys().filter(|k| compared(k)).count();
+    (problems, shared)
+}
+
+#[test]
+fn server_collectors_match_node_exporter_sample_for_sample() {
+    if !node_exporter_installed() {
+        return;
+    }
+    let (problems, shared) = compare(COLLECTORS, &[]);
     assert!(
         problems.is_empty(),
         "{} differences:\n{}",
         problems.len(),
         problems.join("\n")
     );
-    let shared = wk_samples.keys().filter(|k| compared(k)).count();
-    assert!(shared >= 100, "only {shared} samples compared");
+    assert!(shared >= 500, "only {shared} samples compared");
+}
+
+/// node_exporter's flags that change the output: fewer IPVS backend labels (backends summed),
+/// RAPL zones as a label, ignored power supplies, an ARP device filter.
+#[test]
+fn collector_flags_change_the_output_as_in_node_exporter() {
+    if !node_exporter_installed() {
+        return;
+    }
+    let (problems, shared) = compare(
+        &["ipvs", "rapl", "powersupplyclass", "arp"],
+        &[
+            "--collector.ipvs.backend-labels=local_port,proto",
+            "--collector.rapl.enable-zone-label",
+            "--collector.powersupply.ignored-supplies=^BAT",
+            "--collector.arp.device-exclude=^bond",
+        ],
+    );
+    assert!(
+        problems.is_empty(),
+        "{} differences:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+    assert!(shared >= 20, "only {shared} samples compared");
 }
 
 /// Families and samples of node_exporter's default set that we emit too, both exporters run

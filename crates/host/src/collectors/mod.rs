@@ -13,6 +13,7 @@ pub mod entropy;
 pub mod filefd;
 pub mod filesystem;
 pub mod hwmon;
+pub mod ipvs;
 pub(crate) mod kept_open;
 pub mod loadavg;
 pub mod mdadm;
@@ -100,6 +101,7 @@ pub const ALL: &[CollectorDef] = &[
     selinux::DEF,
     dmi::DEF,
     rapl::DEF,
+    ipvs::DEF,
     // Last: on its first encounter a hung network mount costs up to the mount timeout, and
     // blocking collectors run one after another, so nothing else waits behind it.
     filesystem::DEF,
