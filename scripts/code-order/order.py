@@ -4,6 +4,8 @@
   order.py symbols BINARY LINK_MAP PAGES   functions on the traced pages, in address order
   order.py shuffle SEED < SYMBOLS          the same symbols in an order fixed by SEED
   order.py combine ROUND_DIR...            the final order from several rounds
+  order.py match LIST LINK_MAP [MIN]       share of LIST's names the linked binary still has;
+                                           exits 1 below MIN (default 0.9)
 
 PAGES holds page file offsets (hex, one per line) written by pagetrap.c. A traced page also
 holds the cold functions beside the hot ones, so scripts/code-order.sh traces several rounds,
@@ -107,8 +109,24 @@ def combine(round_dirs):
                 steady.add(s)
 
 
+def match(order_file, link_map, minimum="0.9"):
+    """How much of a code-order list names functions that exist in the linked binary."""
+    listed = read_list(order_file)
+    present = {symbol for _, _, symbol in text_sections(link_map)}
+    found = sum(1 for name in listed if name in present)
+    share = found / len(listed) if listed else 0.0
+    print(f"{order_file}: {found} of {len(listed)} names match the binary ({share:.1%})")
+    if share < float(minimum):
+        print(f"{order_file}: below {float(minimum):.0%}: the list is stale; "
+              "regenerate it with scripts/code-order.sh", file=sys.stderr)
+        sys.exit(1)
+
+
 def main():
     cmd = sys.argv[1] if len(sys.argv) > 1 else ""
+    if cmd == "match" and len(sys.argv) in (4, 5):
+        match(*sys.argv[2:])
+        return
     if cmd == "symbols" and len(sys.argv) == 5:
         symbols(*sys.argv[2:5])
     elif cmd == "shuffle" and len(sys.argv) == 3:

@@ -10,31 +10,154 @@
 
 use std::path::Path;
 
+/// Why a build links without the code order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoOrder {
+    /// `WATCHKEEPER_NO_CODE_ORDER` is set.
+    Disabled,
+    /// Not x86_64 Linux with glibc, where rustc links with its own lld by default.
+    Target,
+    /// rustc older than 1.90, which links with the system's `cc` (GNU ld) by default.
+    OldRustc,
+    /// The flags pick another linker (`-C linker=`, `-fuse-ld=`, lld switched off).
+    OtherLinker,
+}
+
+/// Decides whether the link will go through lld, the only linker that takes
+/// `--symbol-ordering-file` (GNU ld and gold reject it and fail the build). `target` is
+/// `(os, arch, env)`, `rustc_minor` the minor version of a 1.x rustc, `rustflags` the
+/// `CARGO_ENCODED_RUSTFLAGS` (0x1f-separated).
+pub fn linker_takes_order(
+    target: (&str, &str, &str),
+    rustc_minor: Option<u32>,
+    rustflags: &str,
+    disabled: bool,
+) -> Result<(), NoOrder> {
+    if disabled {
+        return Err(NoOrder::Disabled);
+    }
+    if target != ("linux", "x86_64", "gnu") {
+        return Err(NoOrder::Target);
+    }
+    if rustc_minor.is_none_or(|m| m < 90) {
+        return Err(NoOrder::OldRustc);
+    }
+    let flags: Vec<&str> = rustflags.split('\x1f').collect();
+    let joined = flags.join(" ");
+    let other = flags.iter().any(|f| f.starts_with("linker=") || f.starts_with("-Clinker="))
+        || joined.contains("-C linker=")
+        || joined.contains("linker-features=-lld")
+        || joined.contains("link-self-contained=-linker")
+        || ["-fuse-ld=bfd", "-fuse-ld=gold", "-fuse-ld=mold"]
+            .iter()
+            .any(|f| joined.contains(f));
+    if other {
+        return Err(NoOrder::OtherLinker);
+    }
+    Ok(())
+}
+
+/// The minor version of the rustc cargo runs (`RUSTC`), if it answers `rustc 1.N.…`.
+fn rustc_minor() -> Option<u32> {
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let out = std::process::Command::new(rustc).arg("--version").output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split_whitespace()
+        .nth(1)?
+        .strip_prefix("1.")?
+        .split('.')
+        .next()?
+        .parse()
+        .ok()
+}
+
 /// Emits the link arguments for the calling crate's binaries: the symbol order from
-/// `code-order.txt` when it exists and the target links with lld (Rust's default linker on
-/// x86_64 Linux), and a link map `<package>.map` in the directory `WATCHKEEPER_LINK_MAP` names
-/// (used by `scripts/code-order.sh` to find which function is at which address).
+/// `code-order.txt` when it exists and the link goes through lld ([`linker_takes_order`]),
+/// and a link map `<package>.map` in the directory `WATCHKEEPER_LINK_MAP` names (used by
+/// `scripts/code-order.sh` to find which function is at which address). A build that skips
+/// the order for another reason than the escape hatch says so in a cargo warning.
 pub fn link_code_order() {
     println!("cargo:rerun-if-changed=code-order.txt");
     println!("cargo:rerun-if-env-changed=WATCHKEEPER_LINK_MAP");
     println!("cargo:rerun-if-env-changed=WATCHKEEPER_NO_CODE_ORDER");
     let var = |k: &str| std::env::var(k).unwrap_or_default();
-    let lld_by_default = var("CARGO_CFG_TARGET_OS") == "linux"
-        && var("CARGO_CFG_TARGET_ARCH") == "x86_64"
-        && var("CARGO_CFG_TARGET_ENV") == "gnu";
-    if !lld_by_default || std::env::var_os("WATCHKEEPER_NO_CODE_ORDER").is_some() {
-        return;
-    }
     let order = Path::new(&var("CARGO_MANIFEST_DIR")).join("code-order.txt");
-    if order.exists() {
-        println!(
-            "cargo:rustc-link-arg-bins=-Wl,--symbol-ordering-file={}",
+    let decision = linker_takes_order(
+        (
+            &var("CARGO_CFG_TARGET_OS"),
+            &var("CARGO_CFG_TARGET_ARCH"),
+            &var("CARGO_CFG_TARGET_ENV"),
+        ),
+        rustc_minor(),
+        &var("CARGO_ENCODED_RUSTFLAGS"),
+        std::env::var_os("WATCHKEEPER_NO_CODE_ORDER").is_some(),
+    );
+    match decision {
+        Ok(()) if order.exists() => {
+            println!(
+                "cargo:rustc-link-arg-bins=-Wl,--symbol-ordering-file={}",
+                order.display()
+            );
+            // Names that no longer exist only cost memory; `scripts/code-order.sh --check`
+            // measures how much of the list still matches.
+            println!("cargo:rustc-link-arg-bins=-Wl,--no-warn-symbol-ordering");
+        }
+        Ok(()) | Err(NoOrder::Disabled) | Err(NoOrder::Target) => {}
+        Err(why) if order.exists() => println!(
+            "cargo:warning=linking without {} ({why:?}): the binary works, its hot code is not packed together; set WATCHKEEPER_NO_CODE_ORDER=1 to silence",
             order.display()
-        );
-        println!("cargo:rustc-link-arg-bins=-Wl,--no-warn-symbol-ordering");
+        ),
+        Err(_) => {}
     }
     if let Some(dir) = std::env::var_os("WATCHKEEPER_LINK_MAP") {
         let map = Path::new(&dir).join(format!("{}.map", var("CARGO_PKG_NAME")));
         println!("cargo:rustc-link-arg-bins=-Wl,-Map={}", map.display());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const X86: (&str, &str, &str) = ("linux", "x86_64", "gnu");
+
+    #[test]
+    fn only_lld_links_get_the_order() {
+        assert_eq!(linker_takes_order(X86, Some(95), "", false), Ok(()));
+        assert_eq!(
+            linker_takes_order(X86, Some(95), "", true),
+            Err(NoOrder::Disabled)
+        );
+        assert_eq!(
+            linker_takes_order(("linux", "aarch64", "gnu"), Some(95), "", false),
+            Err(NoOrder::Target)
+        );
+        assert_eq!(
+            linker_takes_order(("linux", "x86_64", "musl"), Some(95), "", false),
+            Err(NoOrder::Target)
+        );
+        assert_eq!(
+            linker_takes_order(X86, Some(89), "", false),
+            Err(NoOrder::OldRustc)
+        );
+        assert_eq!(linker_takes_order(X86, None, "", false), Err(NoOrder::OldRustc));
+        for flags in [
+            "-C\x1flinker=/usr/bin/cc",
+            "-Clinker=clang",
+            "-C\x1flink-arg=-fuse-ld=gold",
+            "-Clink-arg=-fuse-ld=bfd",
+            "-Zlinker-features=-lld",
+            "-Clink-self-contained=-linker",
+        ] {
+            assert_eq!(
+                linker_takes_order(X86, Some(95), flags, false),
+                Err(NoOrder::OtherLinker),
+                "{flags}"
+            );
+        }
+        assert_eq!(
+            linker_takes_order(X86, Some(95), "-C\x1ftarget-cpu=native", false),
+            Ok(())
+        );
     }
 }
