@@ -423,3 +423,60 @@ pub fn name_matches(leaf: &CertFacts, name: &str) -> bool {
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn leaf(sans: &[&str]) -> CertFacts {
+        let p =
+            rcgen::CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+                .unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        CertFacts::from_der(p.self_signed(&key).unwrap().der()).unwrap()
+    }
+
+    #[test]
+    fn names_match_like_webpki() {
+        let l = leaf(&["*.example.test", "exact.test", "10.0.0.1"]);
+        assert!(name_matches(&l, "a.example.test"));
+        assert!(name_matches(&l, "A.Example.Test."));
+        assert!(!name_matches(&l, "example.test"));
+        assert!(!name_matches(&l, "a.b.example.test"));
+        assert!(name_matches(&l, "exact.test"));
+        assert!(name_matches(&l, "10.0.0.1"));
+        assert!(!name_matches(&l, "10.0.0.2"));
+    }
+
+    #[tokio::test]
+    async fn refused_and_unresolvable_targets_have_reasons() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let m = Prepared::new(&Module::default(), Duration::from_secs(2)).unwrap();
+        let o = probe(
+            &HostPort::parse(&format!("127.0.0.1:{closed}")).unwrap(),
+            &m,
+            Duration::from_secs(2),
+        )
+        .await;
+        assert_eq!(o.failure.as_ref().map(|f| f.0), Some(Reason::Connect));
+        assert!(!o.success() && o.chain.is_empty() && o.verification.is_none());
+        let o = probe(
+            &HostPort::parse("no-such-host.invalid:443").unwrap(),
+            &m,
+            Duration::from_secs(2),
+        )
+        .await;
+        assert!(
+            matches!(
+                o.failure.as_ref().map(|f| f.0),
+                Some(Reason::Resolve | Reason::Timeout)
+            ),
+            "{:?}",
+            o.failure
+        );
+    }
+}
