@@ -14,6 +14,8 @@
 mod common;
 use common::reference::{shape, values, Reference};
 use common::*;
+use mysql_async::prelude::Queryable;
+use std::time::Duration;
 
 /// Families the Go exporters emit by default that we do not, and why.
 const ALLOWED: &[(&str, &str)] = &[
@@ -137,23 +139,54 @@ fn differential(e: &Engine, theirs_before: &str, ours: &str, theirs_after: &str)
     failures
 }
 
-async fn run(e: Engine, reference: Option<(Reference, String)>, config: String) {
-    let Some((reference, _first)) = reference else {
-        return;
-    };
-    let ours = Exporter::start(&config, &[]);
-    // Our first scrape opens the connection; compare on the second, like theirs.
-    ours.scrape().await;
+/// Scrapes theirs, ours (the samples of `target` only), theirs again and compares. On a
+/// difference, the samples of the families concerned are shown from both sides.
+async fn compare(e: &Engine, reference: &Reference, ours: &Exporter, target: &str) -> Vec<String> {
     let before = reference.scrape().await;
-    let now = ours.scrape().await.0;
+    let now = only_target(&ours.scrape().await.0, target);
     let after = reference.scrape().await;
-    let failures = differential(&e, &before, &now, &after);
+    let mut failures = differential(e, &before, &now, &after);
+    let shown: Vec<String> = failures
+        .iter()
+        .filter_map(|f| f.split_whitespace().find(|w| w.starts_with(e.prefix)))
+        .map(|w| w.split(['{', ':']).next().unwrap_or(w).to_string())
+        .collect();
+    for fam in shown.iter().take(5) {
+        for (side, text) in [("theirs", &before), ("ours", &now)] {
+            for line in text.lines().filter(|l| l.starts_with(fam.as_str())).take(3) {
+                failures.push(format!("    {side}: {line}"));
+            }
+        }
+    }
+    failures
+}
+
+/// The scrape without the samples of other targets than `target`.
+fn only_target(text: &str, target: &str) -> String {
+    let mine = format!("target=\"{target}\"");
+    text.lines()
+        .filter(|l| l.starts_with('#') || !l.contains("target=\"") || l.contains(&mine))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+fn assert_agree(e: &Engine, failures: Vec<String>) {
     assert!(
         failures.is_empty(),
         "{} differs from the Go exporter:\n  {}",
         e.what,
         failures.join("\n  ")
     );
+}
+
+async fn run(e: Engine, reference: Option<(Reference, String)>, config: String, target: &str) {
+    let Some((reference, _first)) = reference else {
+        return;
+    };
+    let ours = Exporter::start(&config, &[]);
+    // Our first scrape opens the connection; compare on the second, like theirs.
+    ours.scrape().await;
+    assert_agree(&e, compare(&e, &reference, &ours, target).await);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -186,16 +219,7 @@ async fn postgres_matches_postgres_exporter() {
         s.user,
         password_env("PGPASSWORD_WK", &s.password)
     );
-    run(
-        Engine {
-            what: "PostgreSQL",
-            prefix: "pg_",
-            exact: "pg_settings_",
-        },
-        reference,
-        config,
-    )
-    .await;
+    run(POSTGRES, reference, config, "pg").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -225,16 +249,7 @@ async fn mysql_matches_mysqld_exporter() {
         s.user,
         password_env("MYSQL_PASSWORD_WK", &s.password)
     );
-    run(
-        Engine {
-            what: "MySQL/MariaDB",
-            prefix: "mysql_",
-            exact: "mysql_global_variables_",
-        },
-        reference,
-        config,
-    )
-    .await;
+    run(MYSQL, reference, config, "maria").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -260,16 +275,193 @@ async fn redis_matches_redis_exporter() {
         "targets:\n  - name: cache\n    kind: redis\n    host: {}\n    port: {}\n",
         s.host, s.port
     );
-    run(
-        Engine {
-            what: "Redis",
-            prefix: "redis_",
-            exact: "redis_config_",
-        },
-        reference,
-        config,
+    run(REDIS, reference, config, "cache").await;
+}
+
+const REDIS: Engine = Engine {
+    what: "Redis",
+    prefix: "redis_",
+    exact: "redis_config_",
+};
+
+const MYSQL: Engine = Engine {
+    what: "MySQL/MariaDB",
+    prefix: "mysql_",
+    exact: "mysql_global_variables_",
+};
+
+const POSTGRES: Engine = Engine {
+    what: "PostgreSQL",
+    prefix: "pg_",
+    exact: "pg_settings_",
+};
+
+async fn redis_reference(port: u16) -> Option<(Reference, String)> {
+    let listen = free_port();
+    Reference::start(
+        "/usr/bin/prometheus-redis-exporter",
+        listen,
+        &[
+            "-redis.addr".into(),
+            format!("redis://127.0.0.1:{port}"),
+            "-web.listen-address".into(),
+            format!("127.0.0.1:{listen}"),
+        ],
+        &[],
     )
-    .await;
+    .await
+}
+
+/// Replication as both sides see it: the master's per-replica families and the replica's
+/// link, offsets and `redis_slave_info`.
+#[tokio::test(flavor = "multi_thread")]
+async fn redis_replication_matches_redis_exporter() {
+    if !have_binary(REDIS_SERVER) {
+        return;
+    }
+    let master = ThrowawayRedis::start(None);
+    let replica = ThrowawayRedis::start_with(
+        None,
+        &["--replicaof", "127.0.0.1", &master.port.to_string()],
+    );
+    let ours = Exporter::start(
+        &format!(
+            "targets:\n  - name: master\n    kind: redis\n    port: {}\n  - name: replica\n    kind: redis\n    port: {}\n",
+            master.port, replica.port
+        ),
+        &[],
+    );
+    eventually(Duration::from_secs(15), || async {
+        let m = ours.scrape().await;
+        (m.get("redis_master_link_up", &[("target", "replica")]) == Some(1.0)
+            && m.get("redis_connected_slaves", &[("target", "master")]) == Some(1.0))
+        .then_some(())
+    })
+    .await
+    .expect("the replica never linked up");
+    for (target, port) in [("master", master.port), ("replica", replica.port)] {
+        let Some((reference, _)) = redis_reference(port).await else {
+            return;
+        };
+        let failures = compare(&REDIS, &reference, &ours, target).await;
+        assert_agree(&REDIS, failures);
+    }
+}
+
+/// A MariaDB replica: every `mysql_slave_status_*` column, with the same labels.
+#[tokio::test(flavor = "multi_thread")]
+async fn mysql_replica_matches_mysqld_exporter() {
+    if !have_binary(MARIADB_INSTALL_DB) || !have_binary(MARIADBD) {
+        return;
+    }
+    let primary = ThrowawayMaria::start_with(None, &["--log-bin=primary-bin", "--server-id=1"]);
+    let replica = ThrowawayMaria::start_with(None, &["--skip-log-bin", "--server-id=2"]);
+    let opts: mysql_async::Opts = mysql_async::OptsBuilder::default()
+        .ip_or_hostname("127.0.0.1")
+        .tcp_port(replica.port)
+        .user(Some("root"))
+        .prefer_socket(false)
+        .into();
+    let mut c = mysql_async::Conn::new(opts).await.unwrap();
+    c.query_drop(format!(
+        "CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT={}, MASTER_USER='root', MASTER_PASSWORD='', MASTER_USE_GTID=no",
+        primary.port
+    ))
+    .await
+    .unwrap();
+    c.query_drop("START SLAVE").await.unwrap();
+    let ours = Exporter::start(
+        &format!(
+            "targets:\n  - name: replica\n    kind: mysql\n    port: {}\n",
+            replica.port
+        ),
+        &[],
+    );
+    eventually(Duration::from_secs(20), || async {
+        let m = ours.scrape().await;
+        (m.get("mysql_slave_status_slave_sql_running", &[]) == Some(1.0)).then_some(())
+    })
+    .await
+    .expect("the replica threads never ran");
+    let listen = free_port();
+    let dsn = format!("root@(127.0.0.1:{})/", replica.port);
+    let Some((reference, theirs)) = Reference::start(
+        "/usr/bin/prometheus-mysqld-exporter",
+        listen,
+        &[format!("--web.listen-address=127.0.0.1:{listen}")],
+        &[("DATA_SOURCE_NAME", &dsn)],
+    )
+    .await
+    else {
+        return;
+    };
+    assert!(
+        theirs.contains("mysql_slave_status_slave_io_running"),
+        "{theirs}"
+    );
+    let failures = compare(&MYSQL, &reference, &ours, "replica").await;
+    c.query_drop("STOP SLAVE").await.unwrap();
+    c.disconnect().await.unwrap();
+    assert_agree(&MYSQL, failures);
+}
+
+/// A PostgreSQL primary with a streaming replica: `pg_stat_replication` on the primary, the
+/// replica's own view.
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_replication_matches_postgres_exporter() {
+    if pg_bin_dir().is_none() {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("PostgreSQL server binaries (/usr/lib/postgresql/*/bin) are required in CI");
+        }
+        return;
+    }
+    let password = unique("Diff-Pg-Pw");
+    let primary = ThrowawayPg::start(&password);
+    let replica = ThrowawayPg::replica_of(&primary, &password);
+    std::env::set_var("WK_DIFF_PG_PW", &password);
+    // An unused slot, so pg_replication_slots has a row.
+    let mut admin = pg();
+    admin.port = primary.port;
+    admin.password = password.clone();
+    pg_client(&admin, "postgres")
+        .await
+        .simple_query("SELECT pg_create_physical_replication_slot('wk_diff_slot')")
+        .await
+        .expect("create a replication slot");
+    let ours = Exporter::start(
+        &format!(
+            "targets:\n  - name: primary\n    kind: postgres\n    port: {}\n    password_env: WK_DIFF_PG_PW\n  - name: replica\n    kind: postgres\n    port: {}\n    password_env: WK_DIFF_PG_PW\n",
+            primary.port, replica.port
+        ),
+        &[],
+    );
+    eventually(Duration::from_secs(15), || async {
+        let m = ours.scrape().await;
+        m.get(
+            "pg_stat_replication_pg_wal_lsn_diff",
+            &[("target", "primary"), ("state", "streaming")],
+        )
+        .map(|_| ())
+    })
+    .await
+    .expect("the primary never showed a streaming replica");
+    for (target, port) in [("primary", primary.port), ("replica", replica.port)] {
+        let listen = free_port();
+        let dsn =
+            format!("postgresql://postgres:{password}@127.0.0.1:{port}/postgres?sslmode=disable");
+        let Some((reference, _)) = Reference::start(
+            "/usr/bin/prometheus-postgres-exporter",
+            listen,
+            &[format!("--web.listen-address=127.0.0.1:{listen}")],
+            &[("DATA_SOURCE_NAME", &dsn)],
+        )
+        .await
+        else {
+            return;
+        };
+        let failures = compare(&POSTGRES, &reference, &ours, target).await;
+        assert_agree(&POSTGRES, failures);
+    }
 }
 
 /// The config line for a password, read from an environment variable of the exporter (set

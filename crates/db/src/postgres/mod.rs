@@ -261,11 +261,19 @@ const LOCKS_SQL: &str = "SELECT d.datname, m.mode, coalesce(l.n, 0) \
  ON l.database = d.oid AND l.mode = m.mode \
  ORDER BY 1, 2";
 
+/// postgres_exporter 0.11 labels these samples `slot_name` with the WAL sender's pid (its
+/// column mapping puts the pid there); the same is done here so series and dashboards match.
 const REPLICATION_SQL: &str = "SELECT coalesce(application_name, ''), coalesce(host(client_addr), ''), \
  coalesce(state, ''), \
  CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn) END, \
- CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0') END \
+ CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0') END, \
+ pid::text, floor(extract(epoch FROM reply_time)) \
  FROM pg_stat_replication";
+
+const SLOTS_SQL: &str = "SELECT slot_name, coalesce(database, ''), active, \
+ CASE WHEN pg_is_in_recovery() THEN pg_wal_lsn_diff(pg_last_wal_receive_lsn(), restart_lsn) \
+ ELSE pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn) END \
+ FROM pg_replication_slots";
 
 const ARCHIVER_SQL: &str = "SELECT archived_count, failed_count, \
  extract(epoch FROM now() - last_archived_time), extract(epoch FROM last_archived_time) \
@@ -385,12 +393,38 @@ async fn collect_locks(c: &Client, out: &mut Out) -> Result<(), DbError> {
 }
 
 async fn collect_replication(c: &Client, out: &mut Out) -> Result<(), DbError> {
-    for row in rows(c, REPLICATION_SQL).await? {
+    let (senders, slots) = tokio::join!(rows(c, REPLICATION_SQL), rows(c, SLOTS_SQL));
+    for row in slots? {
+        let labels = [("database", text(&row[1])), ("slot_name", text(&row[0]))];
+        out.gauge(
+            "pg_replication_slots_active",
+            "Flag indicating if the slot is active",
+            &labels,
+            num(&row[2]),
+        );
+        out.gauge(
+            "pg_replication_slots_pg_wal_lsn_diff",
+            "Replication lag in bytes",
+            &labels,
+            num(&row[3]),
+        );
+    }
+    for row in senders? {
         let labels = [
             ("application_name", text(&row[0])),
             ("client_addr", text(&row[1])),
+            ("slot_name", text(&row[5])),
             ("state", text(&row[2])),
         ];
+        if row[6].is_some() {
+            out.add(
+                "pg_stat_replication_reply_time",
+                "Unknown metric from pg_stat_replication",
+                MetricType::Untyped,
+                &labels,
+                num(&row[6]),
+            );
+        }
         if row[3].is_some() {
             out.gauge(
                 "pg_stat_replication_pg_wal_lsn_diff",
