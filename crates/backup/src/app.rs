@@ -168,6 +168,27 @@ impl Runtime {
         rt
     }
 
+    /// A short HTML section for the landing page: each job, its source and objective.
+    pub fn landing_html(&self) -> String {
+        use watchkeeper_core::page::html_escape;
+        let mut html = String::from("<h2>Backup jobs</h2><ul>");
+        for j in &self.jobs().jobs {
+            html.push_str(&format!(
+                "<li>{} ({}; max_age {}{})</li>",
+                html_escape(&j.config.name),
+                j.config.source_kind().as_str(),
+                j.config.max_age,
+                if j.verify.is_some() {
+                    "; restore test"
+                } else {
+                    ""
+                }
+            ));
+        }
+        html.push_str("</ul>");
+        html
+    }
+
     /// The jobs in force.
     pub fn jobs(&self) -> Arc<Jobs> {
         Arc::clone(&self.current.read().unwrap_or_else(|p| p.into_inner()))

@@ -47,7 +47,10 @@ fn main() -> ExitCode {
         args.kit,
         |live, exporter| {
             let runtime = Runtime::start(live);
-            Ok(exporter.blocking_collector(JobsCollector(runtime)))
+            let landing = std::sync::Arc::clone(&runtime);
+            Ok(exporter
+                .landing_section(std::sync::Arc::new(move || landing.landing_html()))
+                .blocking_collector(JobsCollector(runtime)))
         },
     )
 }

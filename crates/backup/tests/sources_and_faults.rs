@@ -289,3 +289,59 @@ fn config_check_and_errors_with_file_line_and_field() {
         assert!(err.contains(&format!("bad.yml:{line}:")) && err.contains(needle), "{err}");
     }
 }
+
+#[test]
+fn reload_adds_jobs_keeps_unchanged_caches_and_refuses_a_bad_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("art")).unwrap();
+    std::fs::write(d.join("art/a.tar"), b"artefact").unwrap();
+    let st = d.join("state");
+    let first = format!(
+        "state_dir: {st}\njobs:\n  - name: kept\n    files: {d}/art/*.tar\n    max_age: 1h\n    refresh_interval: 1h\n",
+        st = st.display(),
+        d = d.display()
+    );
+    let e = Exporter::start(d, &first);
+    let refreshed = e.until(20, |m| {
+        m.job("backup_source_refresh_timestamp_seconds", "kept")
+    });
+    let landing = common::http_get(e.addr, "/").1;
+    assert!(landing.contains("kept (files; max_age 1h)"), "{landing}");
+
+    std::fs::write(
+        &e.config,
+        format!("{first}  - name: added\n    max_age: 2h\n"),
+    )
+    .unwrap();
+    e.hup();
+    let m = e.until(20, |m| {
+        m.job("backup_max_age_seconds", "added").map(|_| m.clone())
+    });
+    assert_eq!(
+        m.job("backup_source_refresh_timestamp_seconds", "kept"),
+        Some(refreshed),
+        "an unchanged job keeps its cached read (no new refresh)"
+    );
+    assert_eq!(
+        m.must(
+            "backup_runs_total",
+            &[("job", "added"), ("result", "success")]
+        ),
+        0.0
+    );
+
+    std::fs::write(&e.config, "jobs:\n  - name: x\n    max_age: soon\n").unwrap();
+    e.hup();
+    assert!(
+        e.log_line(&["Reload failed", "backup.yml:3:14"]),
+        "{}",
+        e.logs()
+    );
+    let m = e.scrape();
+    assert_eq!(
+        m.job("backup_max_age_seconds", "added"),
+        Some(7200.0),
+        "the old configuration stays"
+    );
+}

@@ -14,12 +14,12 @@ pub struct Files {
     pattern: String,
     min_size: Option<u64>,
     checksum: Option<Checksum>,
-    /// The last integrity result, keyed by (path, mtime, size, sidecar mtime): an unchanged
-    /// artefact is not hashed again.
+    /// The last integrity result, keyed by the artefact's and the checksum file's path, mtime
+    /// and size: an unchanged artefact is not hashed again.
     verified: Mutex<Option<(ChecksumKey, bool)>>,
 }
 
-type ChecksumKey = (PathBuf, f64, u64, f64);
+type ChecksumKey = (PathBuf, f64, u64, PathBuf, f64, u64);
 
 struct Artefact {
     path: PathBuf,
@@ -67,7 +67,10 @@ impl Files {
                     continue;
                 }
             };
-            if self.checksum.is_some() && path.extension().is_some_and(|e| e == "sha256") {
+            if self.checksum.is_some()
+                && (path.extension().is_some_and(|e| e == "sha256")
+                    || path.file_name().is_some_and(|n| n == "SHA256SUMS"))
+            {
                 continue;
             }
             let meta = match std::fs::metadata(&path) {
@@ -115,17 +118,21 @@ impl Files {
     }
 
     fn check(&self, a: &Artefact) -> bool {
-        let mut sidecar = a.path.clone().into_os_string();
-        sidecar.push(".sha256");
-        let sidecar = PathBuf::from(sidecar);
-        let sidecar_mtime = match std::fs::metadata(&sidecar) {
-            Ok(m) => mtime_secs(&m),
-            Err(e) => {
-                tracing::warn!(artefact = %a.path.display(), error = %e, "no checksum sidecar for the newest artefact");
-                return false;
-            }
+        let Some((reference, digest_source)) = reference_for(&a.path) else {
+            tracing::warn!(artefact = %a.path.display(), "no checksum for the newest artefact (neither a .sha256 sidecar nor a SHA256SUMS manifest)");
+            return false;
         };
-        let key: ChecksumKey = (a.path.clone(), a.mtime, a.size, sidecar_mtime);
+        let (reference_mtime, reference_len) = std::fs::metadata(&reference)
+            .map(|m| (mtime_secs(&m), m.len()))
+            .unwrap_or((0.0, 0));
+        let key: ChecksumKey = (
+            a.path.clone(),
+            a.mtime,
+            a.size,
+            reference.clone(),
+            reference_mtime,
+            reference_len,
+        );
         if let Ok(guard) = self.verified.lock() {
             if let Some((k, ok)) = guard.as_ref() {
                 if *k == key {
@@ -133,10 +140,10 @@ impl Files {
                 }
             }
         }
-        let ok = match (read_sidecar(&sidecar), sha256_hex(&a.path)) {
+        let ok = match (digest_source(&reference, &a.path), sha256_hex(&a.path)) {
             (Ok(want), Ok(got)) => {
                 if want != got {
-                    tracing::warn!(artefact = %a.path.display(), "checksum mismatch: the newest artefact does not match its .sha256 sidecar");
+                    tracing::warn!(artefact = %a.path.display(), checksum_file = %reference.display(), "checksum mismatch: the newest artefact does not match its recorded SHA-256");
                 }
                 want == got
             }
@@ -152,24 +159,66 @@ impl Files {
     }
 }
 
+/// Reads the expected digest of an artefact from a checksum file.
+type DigestSource = fn(&Path, &Path) -> std::io::Result<String>;
+
+/// Where the expected digest of `artefact` is: its `.sha256` sidecar, else a `SHA256SUMS`
+/// manifest (`sha256sum` output) in the same directory.
+fn reference_for(artefact: &Path) -> Option<(PathBuf, DigestSource)> {
+    let mut sidecar = artefact.as_os_str().to_owned();
+    sidecar.push(".sha256");
+    let sidecar = PathBuf::from(sidecar);
+    if sidecar.is_file() {
+        return Some((sidecar, |p, _| read_sidecar(p)));
+    }
+    let manifest = artefact.parent()?.join("SHA256SUMS");
+    manifest.is_file().then_some((manifest, read_manifest))
+}
+
+/// The digest of `artefact` in a `sha256sum`-style manifest (`<hex>  <name>` or `<hex> *<name>`).
+fn read_manifest(manifest: &Path, artefact: &Path) -> std::io::Result<String> {
+    let name = artefact
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut text = String::new();
+    std::fs::File::open(manifest)?
+        .take(16 << 20)
+        .read_to_string(&mut text)?;
+    for line in text.lines() {
+        let Some((hex, file)) = line.split_once(char::is_whitespace) else {
+            continue;
+        };
+        let file = file.trim_start().trim_start_matches('*');
+        let file = file.rsplit('/').next().unwrap_or(file);
+        if file == name {
+            return valid_digest(hex, manifest);
+        }
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::NotFound,
+        format!("{}: no line for {name}", manifest.display()),
+    ))
+}
+
+fn valid_digest(word: &str, from: &Path) -> std::io::Result<String> {
+    let word = word.to_ascii_lowercase();
+    if word.len() != 64 || !word.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{}: not a SHA-256 digest", from.display()),
+        ));
+    }
+    Ok(word)
+}
+
 /// The digest in a sidecar: the first word (`sha256sum` output or a bare hex digest).
 fn read_sidecar(path: &Path) -> std::io::Result<String> {
     let mut text = String::new();
     std::fs::File::open(path)?
         .take(4096)
         .read_to_string(&mut text)?;
-    let word = text
-        .split_whitespace()
-        .next()
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    if word.len() != 64 || !word.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!("{}: not a SHA-256 digest", path.display()),
-        ));
-    }
-    Ok(word)
+    valid_digest(text.split_whitespace().next().unwrap_or(""), path)
 }
 
 /// The SHA-256 of a file, lower-case hex.
@@ -241,6 +290,23 @@ mod tests {
         let r = f.refresh();
         assert_eq!(r.integrity_ok, Some(true));
         assert_eq!(r.artifacts, Some(1), "the sidecar is not an artefact");
+        // Without a sidecar, a SHA256SUMS manifest in the directory.
+        std::fs::remove_file(&side).unwrap();
+        let manifest = dir.path().join("SHA256SUMS");
+        std::fs::write(&manifest, "0000000000000000000000000000000000000000000000000000000000000000  other\n2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824 *x.tar\n").unwrap();
+        let r = f.refresh();
+        assert_eq!(r.integrity_ok, Some(true));
+        assert_eq!(r.artifacts, Some(1), "the manifest is not an artefact");
+        std::fs::write(
+            &manifest,
+            "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824  other\n",
+        )
+        .unwrap();
+        assert_eq!(
+            f.refresh().integrity_ok,
+            Some(false),
+            "no line for the artefact"
+        );
     }
 
     #[test]

@@ -108,6 +108,16 @@ impl Exporter {
         }
     }
 
+    /// Sends SIGHUP (reload the configuration file).
+    pub fn hup(&self) {
+        let ok = Command::new("kill")
+            .args(["-HUP", &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+    }
+
     pub fn logs(&self) -> String {
         self.logs.lock().unwrap().clone()
     }
