@@ -618,3 +618,38 @@ fn master_side(info: &HashMap<&str, &str>, out: &mut Out) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renamed_fields_units_and_odd_values() {
+        let text = "# Server\r\nredis_version:7.0.15\r\nuptime_in_seconds:10\r\nrole:slave\r\nmaster_host:10.0.0.1\r\nmaster_port:6379\r\nmaster_link_status:up\r\nslave_repl_offset:99\r\nlatest_fork_usec:2500\r\nused_cpu_sys:1.5\r\nused_memory:lots\r\nmem_fragmentation_ratio:6.33\r\naof_last_write_status:err\r\nunknown_future_field:7\r\n";
+        let mut out = Out::new("c");
+        info_to_samples(&parse_info(text), None, &mut out);
+        let set = out.into_set();
+        assert_eq!(set.find("redis_latest_fork_seconds", &[]), Some(0.0025));
+        assert_eq!(set.find("redis_cpu_sys_seconds_total", &[]), Some(1.5));
+        assert_eq!(set.find("redis_mem_fragmentation_ratio", &[]), Some(6.33));
+        assert_eq!(set.find("redis_memory_used_bytes", &[]), None);
+        assert_eq!(set.find("redis_aof_last_write_status", &[]), Some(0.0));
+        let master = [("master_host", "10.0.0.1"), ("master_port", "6379")];
+        assert_eq!(set.find("redis_master_link_up", &master), Some(1.0));
+        assert_eq!(set.find("redis_slave_repl_offset", &master), Some(99.0));
+        assert_eq!(set.find("redis_slave_info", &master), Some(1.0));
+        assert!(set
+            .families()
+            .iter()
+            .all(|f| !f.name.contains("unknown_future")));
+        let kind = |n: &str| set.families().iter().find(|f| f.name == n).map(|f| f.kind);
+        assert_eq!(
+            kind("redis_cpu_sys_seconds_total"),
+            Some(MetricType::Counter)
+        );
+        assert_eq!(
+            kind("redis_mem_fragmentation_ratio"),
+            Some(MetricType::Gauge)
+        );
+    }
+}
