@@ -36,6 +36,23 @@ app.kubernetes.io/instance: {{ .root.Release.Name }}
 app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 
+{{/* Selector labels plus the shard label of a sharded component; call with
+     (dict "root" $ "component" "blackbox" "shard" "0"), shard "" when not sharded. */}}
+{{- define "watchkeeper.podLabels" -}}
+{{ include "watchkeeper.selectorLabels" . }}
+{{- if .shard }}
+watchkeeper.io/shard: {{ .shard | quote }}
+{{- end }}
+{{- end -}}
+
+{{/* The component (and shard) labels added to watchkeeper.labels. */}}
+{{- define "watchkeeper.componentLabels" -}}
+app.kubernetes.io/component: {{ .component }}
+{{- if .shard }}
+watchkeeper.io/shard: {{ .shard | quote }}
+{{- end }}
+{{- end -}}
+
 {{/* The container image. */}}
 {{- define "watchkeeper.image" -}}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
@@ -93,5 +110,60 @@ readinessProbe:
   secret:
     secretName: {{ .Values.webConfig.existingSecret }}
     defaultMode: 0440
+{{- end }}
+{{- end -}}
+
+{{/* "<fullname>-<suffix>" in at most 63 characters: the release part is cut,
+     never the suffix, so every object of a component keeps its own name.
+     Call with (dict "root" $ "suffix" "blackbox"). */}}
+{{- define "watchkeeper.componentName" -}}
+{{- $max := int (sub 62 (len .suffix)) -}}
+{{- printf "%s-%s" (include "watchkeeper.fullname" .root | trunc $max | trimSuffix "-") .suffix -}}
+{{- end -}}
+
+{{/* The ServiceAccount pods run as. */}}
+{{- define "watchkeeper.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "watchkeeper.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Container env, envFrom and Secret file mounts of one component (values
+     v): secrets come from existing Secrets, never from values. */}}
+{{- define "watchkeeper.secretEnv" -}}
+{{- with .env }}
+env:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .envFrom }}
+envFrom:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
+{{- define "watchkeeper.secretMounts" -}}
+{{- range .secretMounts }}
+- name: secret-{{ .name }}
+  mountPath: {{ .mountPath }}
+  readOnly: true
+{{- end }}
+{{- with .extraVolumeMounts }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+{{- define "watchkeeper.secretVolumes" -}}
+{{- range .secretMounts }}
+- name: secret-{{ .name }}
+  secret:
+    secretName: {{ .secretName }}
+    defaultMode: {{ .defaultMode | default 288 }}
+    {{- with .items }}
+    items:
+      {{- toYaml . | nindent 6 }}
+    {{- end }}
+{{- end }}
+{{- with .extraVolumes }}
+{{ toYaml . }}
 {{- end }}
 {{- end -}}
