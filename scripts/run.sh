@@ -9,10 +9,17 @@
 # Builds the release binaries, then starts
 #   watchkeeper-host      on 127.0.0.1:10150
 #   watchkeeper-blackbox  on 127.0.0.1:10151 (deploy/examples/blackbox.yml)
+#   watchkeeper-tls       on 127.0.0.1:10152 (deploy/examples/tls.yml)
+#   watchkeeper-backup    on 127.0.0.1:10153 (deploy/examples/backup.yml, with
+#                         its state directory under target/run/)
 #   watchkeeper-db        on 127.0.0.1:10154 (deploy/examples/db.yml: the
 #                         local PostgreSQL, MariaDB and Redis)
+#   watchkeeper-incident  on 127.0.0.1:10155 (deploy/examples/incident.yml,
+#                         its database under target/run/)
 # (each only when the workspace has it), waits until each is ready, prints
-# the URLs, and stops everything on Ctrl-C. Logs: target/run/*.log.
+# the URLs, and stops everything on Ctrl-C. With --with-prometheus, also an
+# Alertmanager on :9093 that Prometheus sends to and the incident exporter
+# follows (and receives webhooks from). Logs: target/run/*.log.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,7 +44,8 @@ mapfile -t BINS < <(cargo metadata --no-deps --format-version 1 --offline 2>/dev
     | python3 -c 'import json,sys
 for p in json.load(sys.stdin)["packages"]:
     for t in p["targets"]:
-        if "bin" in t["kind"] and t["name"] in ("watchkeeper-host", "watchkeeper-blackbox", "watchkeeper-db"):
+        if "bin" in t["kind"] and t["name"] in ("watchkeeper-host", "watchkeeper-blackbox", "watchkeeper-tls",
+                                         "watchkeeper-backup", "watchkeeper-db", "watchkeeper-incident"):
             print(t["name"])')
 [ "${#BINS[@]}" -gt 0 ] || die "no exporter binary in this workspace (cargo metadata found none)"
 has_bin() { local b; for b in "${BINS[@]}"; do [ "$b" = "$1" ] && return 0; done; return 1; }
@@ -109,10 +117,50 @@ if has_bin watchkeeper-blackbox; then
     URLS+=("blackbox probe:    http://127.0.0.1:10151/probe?target=http://127.0.0.1:10150/-/healthy&module=http_2xx&debug=true")
     URLS+=("blackbox page:     http://127.0.0.1:10151/")
 fi
+if has_bin watchkeeper-tls; then
+    start watchkeeper-tls 10152 /-/healthy "$BIN_DIR/watchkeeper-tls" \
+        --web.listen-address=127.0.0.1:10152 --config.file=deploy/examples/tls.yml
+    URLS+=("certificates:      http://127.0.0.1:10152/metrics")
+fi
+if has_bin watchkeeper-backup; then
+    # The example's jobs, with the state directory (run wrapper records) kept under target/run.
+    mkdir -p "$RUN_DIR/backup-state"
+    sed "s#^state_dir: .*#state_dir: $PWD/$RUN_DIR/backup-state#" deploy/examples/backup.yml >"$RUN_DIR/backup.yml"
+    start watchkeeper-backup 10153 /-/healthy "$BIN_DIR/watchkeeper-backup" \
+        --web.listen-address=127.0.0.1:10153 --config.file="$RUN_DIR/backup.yml"
+    URLS+=("backups:           http://127.0.0.1:10153/metrics")
+fi
 if has_bin watchkeeper-db; then
     start watchkeeper-db 10154 /-/healthy "$BIN_DIR/watchkeeper-db" \
         --web.listen-address=127.0.0.1:10154 --config.file=deploy/examples/db.yml
     URLS+=("database metrics:  http://127.0.0.1:10154/metrics")
+fi
+if [ "$WITH_PROMETHEUS" = 1 ]; then
+    command -v prometheus-alertmanager >/dev/null || die "prometheus-alertmanager is not installed (scripts/install-test-deps.sh installs it)"
+    # Every alert goes to the incident exporter's webhook (the bundled routing in
+    # deploy/alertmanager/ needs real receivers); the exporter also polls the API.
+    cat >"$RUN_DIR/alertmanager.yml" <<'YAML'
+route:
+  receiver: incident
+  group_wait: 5s
+  group_interval: 30s
+  repeat_interval: 4h
+receivers:
+  - name: incident
+    webhook_configs:
+      - url: http://127.0.0.1:10155/webhook
+        send_resolved: true
+YAML
+    start alertmanager 9093 /-/ready prometheus-alertmanager --config.file="$RUN_DIR/alertmanager.yml" \
+        --storage.path="$RUN_DIR/alertmanager-data" --web.listen-address=127.0.0.1:9093 \
+        --cluster.listen-address=
+    URLS+=("alertmanager:      http://127.0.0.1:9093/")
+fi
+if has_bin watchkeeper-incident; then
+    start watchkeeper-incident 10155 /-/healthy "$BIN_DIR/watchkeeper-incident" \
+        --web.listen-address=127.0.0.1:10155 --config.file=deploy/examples/incident.yml \
+        --storage.path="$RUN_DIR/incidents.db"
+    URLS+=("incidents:         http://127.0.0.1:10155/incidents")
 fi
 if [ "$WITH_PROMETHEUS" = 1 ]; then
     command -v prometheus >/dev/null || die "prometheus is not installed (scripts/install-test-deps.sh installs it)"

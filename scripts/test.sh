@@ -136,6 +136,9 @@ example_configs_ours() {
     local rc=0
     ./target/debug/watchkeeper-blackbox --config.check --config.file=deploy/examples/blackbox.yml || rc=1
     ./target/debug/watchkeeper-db --config.check --config.file=deploy/examples/db.yml || rc=1
+    ./target/debug/watchkeeper-tls --config.check --config.file=deploy/examples/tls.yml || rc=1
+    ./target/debug/watchkeeper-backup --config.check --config.file=deploy/examples/backup.yml || rc=1
+    ./target/debug/watchkeeper-incident --config.check --config.file=deploy/examples/incident.yml || rc=1
     example_web_config_served || rc=1
     return "$rc"
 }
