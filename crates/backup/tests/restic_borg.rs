@@ -67,7 +67,7 @@ fn restic_snapshots_and_sizes_match_the_tool() {
     let e = Exporter::start(
         dir.path(),
         &format!(
-            "state_dir: {st}\njobs:\n  - name: offsite\n    restic: {{repository: {repo}, password_file: {pw}}}\n    max_age: 26h\n  - name: badpw\n    restic: {{repository: {repo}, password_file: {wrong}}}\n    max_age: 26h\n  - name: viacmd\n    restic: {{repository: {repo}, password_command: \"cat {pw}\"}}\n    max_age: 26h\n  - name: plain\n    status: {status}\n    max_age: 1h\n",
+            "state_dir: {st}\njobs:\n  - name: offsite\n    restic: {{repository: {repo}, password_file: {pw}}}\n    max_age: 26h\n    verify: {{command: [restic, --no-cache, check], every: 1h, timeout: 2m}}\n  - name: badpw\n    restic: {{repository: {repo}, password_file: {wrong}}}\n    max_age: 26h\n  - name: viacmd\n    restic: {{repository: {repo}, password_command: \"cat {pw}\"}}\n    max_age: 26h\n  - name: plain\n    status: {status}\n    max_age: 1h\n",
             st = dir.path().join("state").display(),
             repo = repo.display(),
             pw = pw.display(),
@@ -130,6 +130,9 @@ fn restic_snapshots_and_sizes_match_the_tool() {
     );
     assert_eq!(m.job("backup_last_duration_seconds", "plain"), Some(100.0));
     // The password is in no log line and no metric.
+    // The restore test got the repository and password from the job.
+    let v = e.until(60, |m| m.job("backup_verify_last_success", "offsite"));
+    assert_eq!(v, 1.0, "{}", e.logs());
     assert!(!e.logs().contains("correct horse"));
     assert!(!m.0.contains("correct horse"));
 }
@@ -182,7 +185,7 @@ fn borg_archives_and_sizes_match_the_tool() {
     let e = Exporter::start(
         dir.path(),
         &format!(
-            "state_dir: {st}\njobs:\n  - name: borg-fd\n    borg: {{repository: {repo}, passphrase_file: {pp}}}\n    max_age: 26h\n  - name: borg-cmd\n    borg: {{repository: {repo}, passcommand: \"cat {pp}\"}}\n    max_age: 26h\n  - name: borg-nopass\n    borg: {{repository: {repo}}}\n    max_age: 26h\n",
+            "state_dir: {st}\njobs:\n  - name: borg-fd\n    borg: {{repository: {repo}, passphrase_file: {pp}}}\n    max_age: 26h\n    verify: {{command: [borg, check], every: 1h, timeout: 2m}}\n  - name: borg-cmd\n    borg: {{repository: {repo}, passcommand: \"cat {pp}\"}}\n    max_age: 26h\n  - name: borg-nopass\n    borg: {{repository: {repo}}}\n    max_age: 26h\n",
             st = dir.path().join("state").display(),
             repo = repo.display(),
             pp = pp.display(),
@@ -216,5 +219,7 @@ fn borg_archives_and_sizes_match_the_tool() {
         e.logs()
     );
     assert!(e.log_line(&["job=borg-nopass", "backup source unavailable"]));
+    let v = e.until(60, |m| m.job("backup_verify_last_success", "borg-fd"));
+    assert_eq!(v, 1.0, "{}", e.logs());
     assert!(!e.logs().contains("borg secret phrase"));
 }
