@@ -216,7 +216,11 @@ def main(root, bin_dir):
                        if not query(base, f'count({{__name__="{m}"}})')]
             alerts = json.loads(get(f"{base}/api/v1/alerts"))["data"]["alerts"]
             tls_alert = [a for a in alerts if a["labels"]["alertname"] == "TLSCertificateExpiryCritical"]
-            if have_up and not not_up and not missing and tls_alert:
+            # Recording rules (instance:probe_availability:ratio_5m) appear
+            # only after the rule group's first evaluation following a probe
+            # scrape: wait for every checked series, not for a fixed time.
+            no_series = [expr for expr in MUST_BE_ONE if not query(base, expr)]
+            if have_up and not not_up and not missing and tls_alert and not no_series:
                 break
             time.sleep(1)
         for job, inst in not_up:
