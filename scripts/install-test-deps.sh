@@ -87,6 +87,16 @@ else
     log ".venv: up to date"
 fi
 
+# ---------------------------------------------------------------- cargo-deb
+# Debian packaging (scripts/lib/check_packages.sh, scripts/package-deb.sh).
+CARGO_DEB_VERSION=3.8.0
+if ! cargo deb --version 2>/dev/null | grep -qF "$CARGO_DEB_VERSION"; then
+    log "installing cargo-deb $CARGO_DEB_VERSION (crates.io)"
+    cargo install -q cargo-deb --version "$CARGO_DEB_VERSION" --locked
+else
+    log "cargo-deb: $CARGO_DEB_VERSION present"
+fi
+
 # ---------------------------------------------------------------- services
 wait_for() { # name, command...
     local name=$1; shift
