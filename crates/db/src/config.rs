@@ -97,7 +97,29 @@ pub struct TargetConfig {
     /// Extra queries whose rows become samples.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub custom_queries: Vec<CustomQueryConfig>,
+    /// Optional collectors to turn on (off by default), named as the Go exporters' `--collect.*`
+    /// flags: MySQL `info_schema.processlist`, `info_schema.tables`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub collect: Vec<String>,
+    /// Redis: keys (or `SCAN` patterns) whose length, and numeric value, are exported as
+    /// redis_exporter's `-check-keys` does; at most [`MAX_CHECKED_KEYS`] keys in all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub check_keys: Vec<String>,
 }
+
+/// The optional collectors each engine offers (`collect:`).
+pub fn optional_collectors(kind: Kind) -> &'static [&'static str] {
+    match kind {
+        Kind::Mysql => &["info_schema.processlist", "info_schema.tables"],
+        Kind::Postgres | Kind::Redis => &[],
+    }
+}
+
+/// The most keys `check_keys` reports per scrape, whatever the patterns match.
+pub const MAX_CHECKED_KEYS: usize = 1000;
+
+/// The most patterns `check_keys` may list.
+pub const MAX_CHECK_KEY_PATTERNS: usize = 32;
 
 /// A query whose result rows become samples.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -265,6 +287,41 @@ impl Config {
                     }
                 }
             }
+            let offered = optional_collectors(t.kind);
+            for (j, c) in t.collect.iter().enumerate() {
+                if !offered.contains(&c.as_str()) {
+                    return Err((
+                        key_path(&[&"targets", &i, &"collect", &j]),
+                        format!(
+                            "{at}.collect: unknown collector {c:?} for {}; available: {}",
+                            t.kind.prefix(),
+                            if offered.is_empty() {
+                                "none".to_string()
+                            } else {
+                                offered.join(", ")
+                            }
+                        ),
+                    ));
+                }
+            }
+            if !t.check_keys.is_empty() && t.kind != Kind::Redis {
+                return Err((
+                    field("check_keys"),
+                    format!("{at}.check_keys: only Redis targets have keys to check"),
+                ));
+            }
+            if t.check_keys.len() > MAX_CHECK_KEY_PATTERNS {
+                return Err((
+                    field("check_keys"),
+                    format!("{at}.check_keys: at most {MAX_CHECK_KEY_PATTERNS} patterns"),
+                ));
+            }
+            if let Some(j) = t.check_keys.iter().position(|k| k.is_empty()) {
+                return Err((
+                    key_path(&[&"targets", &i, &"check_keys", &j]),
+                    format!("{at}.check_keys: a pattern must not be empty"),
+                ));
+            }
             if let Some(tls) = &t.tls {
                 if let Err(e) = tls.build() {
                     return Err((field("tls"), format!("{at}.tls: {e}")));
@@ -399,6 +456,23 @@ mod tests {
 
     fn parse(text: &str) -> Result<Config, String> {
         Config::parse(text, Path::new("db.yml")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn optional_collectors_are_checked_per_engine() {
+        let ok =
+            parse("targets:\n  - name: m\n    kind: mysql\n    collect: [info_schema.tables]\n");
+        assert_eq!(ok.unwrap().targets[0].collect, vec!["info_schema.tables"]);
+        let e = parse("targets:\n  - name: m\n    kind: mysql\n    collect:\n      - info_schema.tables\n      - perf_schema.nope\n").unwrap_err();
+        assert!(e.starts_with("db.yml:6:"), "{e}");
+        assert!(e.contains("unknown collector \"perf_schema.nope\""), "{e}");
+        let e = parse("targets:\n  - name: p\n    kind: postgres\n    check_keys: [\"a*\"]\n")
+            .unwrap_err();
+        assert!(e.contains("only Redis targets"), "{e}");
+        let ok = parse(
+            "targets:\n  - name: r\n    kind: redis\n    check_keys: [\"queue:*\", \"lock\"]\n",
+        );
+        assert_eq!(ok.unwrap().targets[0].check_keys.len(), 2);
     }
 
     #[test]

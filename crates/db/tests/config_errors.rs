@@ -9,7 +9,7 @@ const CASES: &[(&str, &str)] = &[
     ("bad_metric_name.yml", "bad_metric_name.yml:5:15: targets[0] (a).custom_queries[0].name: \"1bad\" is not a valid metric name"),
     ("bad_target_name.yml", "bad_target_name.yml:2:11: targets[0].name: \"has space\" must be non-empty and use only letters, digits, '-', '_' and '.'"),
     ("duplicate_name.yml", "duplicate_name.yml:4:11: targets[1].name: duplicate target name \"a\""),
-    ("inline_password.yml", "inline_password.yml:4:5: unknown field `password`, expected one of name, kind, host, port, user, database, password_file, password_env, tls, pool_size, connect_timeout, max_connection_age, custom_queries"),
+    ("inline_password.yml", "inline_password.yml:4:5: unknown field `password`, expected one of name, kind, host, port, user, database, password_file, password_env, tls, pool_size, connect_timeout, max_connection_age, custom_queries, collect, check_keys"),
     ("label_is_value.yml", "label_is_value.yml:7:17: targets[0] (a).custom_queries[0]: column \"v\" is both a label and a value"),
     ("missing_password_file.yml", "missing_password_file.yml:4:20: targets[0] (a).password_file: cannot read does-not-exist.txt: No such file or directory (os error 2)"),
     ("pool_size_zero.yml", "pool_size_zero.yml:4:16: targets[0] (a).pool_size: 0 is out of range 1..=16"),

@@ -31,6 +31,10 @@ const ALLOWED: &[(&str, &str)] = &[
         "redis_last_key_groups_scrape_duration_milliseconds",
         "redis_exporter's timing of its check-key-groups option, which is off by default (always 0)",
     ),
+    (
+        "redis_key_value_as_string",
+        "check_keys: a string key's content as a label value (unbounded, may hold secrets); only numeric values are exported, as redis_key_value",
+    ),
 ];
 
 /// Settings whose value depends on the client session, not the server, and why.
@@ -462,6 +466,145 @@ async fn postgres_replication_matches_postgres_exporter() {
         let failures = compare(&POSTGRES, &reference, &ours, target).await;
         assert_agree(&POSTGRES, failures);
     }
+}
+
+/// The optional collectors, turned on on both sides: `info_schema.processlist` (with a
+/// sleeping session to list) and `info_schema.tables` (with a table of our own).
+#[tokio::test(flavor = "multi_thread")]
+async fn mysql_optional_collectors_match_mysqld_exporter() {
+    let s = mysql();
+    if !available("MariaDB", &s) || !s.password.is_empty() {
+        return;
+    }
+    let opts: mysql_async::Opts = mysql_async::OptsBuilder::default()
+        .ip_or_hostname(s.host.clone())
+        .tcp_port(s.port)
+        .user(Some(s.user.clone()))
+        .prefer_socket(false)
+        .into();
+    let mut admin = mysql_async::Conn::new(opts.clone()).await.unwrap();
+    let schema = unique("wk_diff");
+    admin
+        .query_drop(format!(
+            "CREATE DATABASE {schema}; CREATE TABLE {schema}.jobs (id INT PRIMARY KEY, body TEXT) ENGINE=InnoDB; INSERT INTO {schema}.jobs VALUES (1, 'a'), (2, 'b')"
+        ))
+        .await
+        .unwrap();
+    let sleeper = tokio::spawn(async move {
+        let mut c = mysql_async::Conn::new(opts).await.unwrap();
+        let _ = c.query_drop("SELECT SLEEP(15)").await;
+    });
+    let listen = free_port();
+    let dsn = format!("{}@({}:{})/", s.user, s.host, s.port);
+    let reference = Reference::start(
+        "/usr/bin/prometheus-mysqld-exporter",
+        listen,
+        &[
+            format!("--web.listen-address=127.0.0.1:{listen}"),
+            "--collect.info_schema.processlist".into(),
+            "--collect.info_schema.tables".into(),
+        ],
+        &[("DATA_SOURCE_NAME", &dsn)],
+    )
+    .await;
+    let config = format!(
+        "targets:\n  - name: maria\n    kind: mysql\n    host: {}\n    port: {}\n    user: {}\n    collect: [info_schema.processlist, info_schema.tables]\n",
+        s.host, s.port, s.user
+    );
+    if let Some((reference, theirs)) = reference {
+        let ours = Exporter::start(&config, &[]);
+        let m = ours.scrape().await;
+        let l = [("schema", schema.as_str()), ("table", "jobs")];
+        assert!(
+            m.get("mysql_info_schema_table_rows", &l).is_some(),
+            "{}",
+            m.0
+        );
+        assert!(
+            theirs.contains("mysql_info_schema_processlist_threads"),
+            "{theirs}"
+        );
+        let failures = compare(&MYSQL, &reference, &ours, "maria").await;
+        admin
+            .query_drop(format!("DROP DATABASE {schema}"))
+            .await
+            .unwrap();
+        sleeper.abort();
+        assert_agree(&MYSQL, failures);
+    } else {
+        admin
+            .query_drop(format!("DROP DATABASE {schema}"))
+            .await
+            .unwrap();
+        sleeper.abort();
+    }
+}
+
+/// `check_keys` against redis_exporter's `-check-keys`: a pattern and a plain key.
+#[tokio::test(flavor = "multi_thread")]
+async fn redis_check_keys_match_redis_exporter() {
+    if !have_binary(REDIS_SERVER) {
+        return;
+    }
+    let server = ThrowawayRedis::start(None);
+    let client = redis::Client::open(format!("redis://127.0.0.1:{}/", server.port)).unwrap();
+    let mut c = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::pipe()
+        .cmd("SET")
+        .arg("wk:count")
+        .arg("42")
+        .cmd("SET")
+        .arg("wk:name")
+        .arg("mail")
+        .cmd("RPUSH")
+        .arg("wk:queue")
+        .arg("a")
+        .arg("b")
+        .arg("c")
+        .cmd("HSET")
+        .arg("plain")
+        .arg("f")
+        .arg("v")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let listen = free_port();
+    let Some((reference, _)) = Reference::start(
+        "/usr/bin/prometheus-redis-exporter",
+        listen,
+        &[
+            "-redis.addr".into(),
+            format!("redis://127.0.0.1:{}", server.port),
+            "-web.listen-address".into(),
+            format!("127.0.0.1:{listen}"),
+            "-check-keys".into(),
+            "wk:*,plain".into(),
+        ],
+        &[],
+    )
+    .await
+    else {
+        return;
+    };
+    let ours = Exporter::start(
+        &format!(
+            "targets:\n  - name: cache\n    kind: redis\n    port: {}\n    check_keys: [\"wk:*\", plain]\n",
+            server.port
+        ),
+        &[],
+    );
+    let m = ours.scrape().await;
+    assert_eq!(
+        m.get("redis_key_size", &[("key", "wk:queue")]),
+        Some(3.0),
+        "{}",
+        m.0
+    );
+    assert_eq!(m.get("redis_key_value", &[("key", "wk:count")]), Some(42.0));
+    assert_eq!(m.get("redis_key_value", &[("key", "wk:name")]), None);
+    assert_eq!(m.get("redis_key_size", &[("key", "plain")]), Some(1.0));
+    let failures = compare(&REDIS, &reference, &ours, "cache").await;
+    assert_agree(&REDIS, failures);
 }
 
 /// The config line for a password, read from an environment variable of the exporter (set

@@ -2,6 +2,7 @@
 
 mod global_status;
 mod global_variables;
+mod info_schema;
 mod innodb_cmp;
 mod slave_status;
 mod value;
@@ -16,6 +17,9 @@ use watchkeeper_core::{BoxFuture, ScrapeDeadline};
 /// The MySQL engine of one target.
 pub struct Mysql {
     opts: Opts,
+    /// Optional collectors turned on in the configuration.
+    processlist: bool,
+    tables: bool,
     /// Which of [`slave_status::QUERIES`] the server understood last.
     replica_syntax: AtomicUsize,
 }
@@ -57,6 +61,8 @@ impl Mysql {
         Self {
             opts: Opts::from(b),
             replica_syntax: AtomicUsize::new(0),
+            processlist: t.collect.iter().any(|c| c == "info_schema.processlist"),
+            tables: t.collect.iter().any(|c| c == "info_schema.tables"),
         }
     }
 }
@@ -156,6 +162,18 @@ async fn collect_variables(conn: &mut Conn, out: &mut Out) -> Result<(), DbError
     Ok(())
 }
 
+async fn collect_processlist(conn: &mut Conn, out: &mut Out) -> Result<(), DbError> {
+    let (rows, _) = rows(conn, info_schema::PROCESSLIST_SQL, 10_000).await?;
+    info_schema::processlist(&rows, out);
+    Ok(())
+}
+
+async fn collect_tables(conn: &mut Conn, out: &mut Out) -> Result<(), DbError> {
+    let (rows, _) = rows(conn, info_schema::TABLES_SQL, info_schema::MAX_TABLES + 1).await?;
+    info_schema::tables(&rows, out);
+    Ok(())
+}
+
 async fn collect_innodb_cmp(conn: &mut Conn, out: &mut Out) -> Result<(), DbError> {
     let (rows, _) = rows(conn, innodb_cmp::SQL, 1024).await?;
     innodb_cmp::to_samples(&rows, out);
@@ -237,6 +255,18 @@ impl Engine for Mysql {
                 "info_schema_innodb_cmp",
                 within(deadline, collect_innodb_cmp(conn, out)).await,
             ));
+            if self.processlist {
+                outcomes.push((
+                    "info_schema.processlist",
+                    within(deadline, collect_processlist(conn, out)).await,
+                ));
+            }
+            if self.tables {
+                outcomes.push((
+                    "info_schema.tables",
+                    within(deadline, collect_tables(conn, out)).await,
+                ));
+            }
             outcomes
         })
     }

@@ -2,6 +2,7 @@
 //! `SLOWLOG` and `LATENCY LATEST`, sent together (one round trip on the multiplexed
 //! connection).
 
+mod check_keys;
 mod commandstats;
 mod info;
 mod keyspace;
@@ -26,6 +27,9 @@ pub struct Redis {
     timeout: Duration,
     /// `CONFIG GET databases` and `io-threads`, asked once: they only change with a restart.
     config: Mutex<Option<StaticConfig>>,
+    /// `check_keys` patterns, and the database they are looked up in.
+    check_keys: Vec<String>,
+    db: i64,
 }
 
 fn read(path: &std::path::Path, field: &str) -> Result<Vec<u8>, String> {
@@ -86,6 +90,8 @@ impl Redis {
             client,
             timeout: t.connect_timeout.get(),
             config: Mutex::new(None),
+            check_keys: t.check_keys.clone(),
+            db,
         })
     }
 }
@@ -210,7 +216,16 @@ impl Redis {
             last.map(|last| slowlog::last(&last, out))
         });
         let latency = latency.map(|l| slowlog::latency(&l, out));
-        vec![("info", info), ("slowlog", slowlog), ("latency", latency)]
+        let mut outcomes = vec![("info", info), ("slowlog", slowlog), ("latency", latency)];
+        if !self.check_keys.is_empty() {
+            let checked = within(
+                deadline,
+                check_keys::collect(conn, &self.check_keys, self.db, out, classify),
+            )
+            .await;
+            outcomes.push(("check_keys", checked));
+        }
+        outcomes
     }
 }
 
