@@ -37,6 +37,7 @@ const COLLECTORS: &[&str] = &[
     "dmi",
     "rapl",
     "ipvs",
+    "diskstats",
 ];
 
 /// Known, deliberate differences: (sample key prefix, why). Empty today.

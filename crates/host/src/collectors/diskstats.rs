@@ -3,7 +3,8 @@
 //! Field meanings follow the kernel's Documentation/admin-guide/iostats.rst; names, units and
 //! help texts follow node_exporter 1.5 (sectors are 512 bytes whatever the device's sector size,
 //! times are milliseconds turned into seconds). `node_disk_info` carries udev's identifiers when
-//! `--path.udev.data` holds the device's record, and empty strings otherwise.
+//! `--path.udev.data` holds the device's record, and empty strings otherwise; udev's device-mapper,
+//! filesystem (`node_disk_filesystem_info`) and ATA facts where it recorded them.
 
 use super::CollectorDef;
 use crate::options::{DiskstatsOptions, HostOptions, HostPaths};
@@ -333,6 +334,31 @@ pub fn write_samples(
                     1.0,
                 );
             }
+        }
+    }
+    {
+        let fam = out.family(
+            "node_disk_filesystem_info",
+            "Info about disk filesystem.",
+            MetricType::Gauge,
+        );
+        for (d, props) in disks.iter().zip(&udev) {
+            // udev records `ID_FS_TYPE=` (empty) for a disk it probed and found no
+            // filesystem on; node_exporter reports only a filesystem it found.
+            let Some(kind) = props.get("ID_FS_TYPE").filter(|t| !t.is_empty()) else {
+                continue;
+            };
+            let get = |k: &str| props.get(k).map(String::as_str).unwrap_or("");
+            fam.sample(
+                &[
+                    ("device", &d.name),
+                    ("type", kind),
+                    ("usage", get("ID_FS_USAGE")),
+                    ("uuid", get("ID_FS_UUID")),
+                    ("version", get("ID_FS_VERSION")),
+                ],
+                1.0,
+            );
         }
     }
     let ata: [(&str, &str, &str); 3] = [
