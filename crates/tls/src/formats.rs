@@ -288,4 +288,34 @@ mod tests {
             Reason::KubeconfigInvalid
         );
     }
+
+    #[test]
+    fn pkcs12_with_right_wrong_and_missing_password() {
+        let p = rcgen::CertificateParams::new(vec!["p12.test".into()]).unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = p.self_signed(&key).unwrap();
+        let chain = p12_keystore::PrivateKeyChain::new(
+            vec![1u8, 2, 3],
+            p12_keystore::PrivateKey::from_der(&key.serialize_der()).unwrap(),
+            [p12_keystore::Certificate::from_der(cert.der()).unwrap()],
+        );
+        let mut store = p12_keystore::KeyStore::new();
+        store.add_entry("p12", p12_keystore::KeyStoreEntry::PrivateKeyChain(chain));
+        let bytes = store.writer("s3cret").write().unwrap();
+        let found = decode(&bytes, Some("s3cret"), true).unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].der, cert.der().to_vec());
+        let wrong = decode(&bytes, Some("guess"), true).unwrap_err();
+        assert_eq!(wrong.reason, Reason::Pkcs12Password);
+        assert!(!wrong.to_string().contains("guess"));
+        // Without a name hint or a password the DER is still recognised as PKCS#12.
+        let missing = decode(&bytes, None, false).unwrap_err();
+        assert_eq!(missing.reason, Reason::Pkcs12Password, "{missing}");
+        let empty = p12_keystore::KeyStore::new();
+        let no_password = empty.writer("").write().unwrap();
+        assert_eq!(
+            decode(&no_password, None, true).unwrap_err().reason,
+            Reason::NoCertificate
+        );
+    }
 }
