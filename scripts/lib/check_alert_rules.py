@@ -3,7 +3,10 @@
 
 - every alert has a severity label (critical, warning or ticket) and the
   summary, description and runbook_url annotations;
-- every runbook_url points at a heading that exists in docs/runbooks.md;
+- every runbook_url points at a heading that exists in docs/runbooks.md,
+  either literally (RUNBOOK_PREFIX + anchor) or built from the one
+  configurable base, the Prometheus external label runbook_base_url, with
+  RUNBOOK_PREFIX as the fallback (RUNBOOK_TEMPLATE + anchor);
 - every alert has a positive case (exp_alerts not empty) and a negative case
   (exp_alerts empty) in alert-rules/tests/*.yml;
 - every recording rule has a promql_expr_test with expected samples;
@@ -21,6 +24,10 @@ import yaml
 
 SEVERITIES = {"critical", "warning", "ticket"}
 RUNBOOK_PREFIX = "https://example.invalid/watchkeeper/blob/main/docs/runbooks.md#"
+# The base comes from global.external_labels.runbook_base_url in
+# prometheus.yml when set (one place for the whole rule set).
+RUNBOOK_TEMPLATE = ("{{ with $externalLabels.runbook_base_url }}{{ . }}{{ else }}"
+                    + RUNBOOK_PREFIX[:-1] + "{{ end }}#")
 
 
 def github_anchor(heading):
@@ -69,10 +76,12 @@ def main(root):
                         problems.append(f"{where}: annotation {key} is missing")
                 url = ann.get("runbook_url", "")
                 if url:
-                    if not url.startswith(RUNBOOK_PREFIX):
-                        problems.append(f"{where}: runbook_url {url} does not start with {RUNBOOK_PREFIX}")
-                    elif url[len(RUNBOOK_PREFIX):] not in anchors:
-                        problems.append(f"{where}: docs/runbooks.md has no heading for #{url[len(RUNBOOK_PREFIX):]}")
+                    prefix = next((p for p in (RUNBOOK_TEMPLATE, RUNBOOK_PREFIX) if url.startswith(p)), None)
+                    if prefix is None:
+                        problems.append(f"{where}: runbook_url {url} does not start with {RUNBOOK_TEMPLATE} "
+                                        f"or {RUNBOOK_PREFIX}")
+                    elif url[len(prefix):] not in anchors:
+                        problems.append(f"{where}: docs/runbooks.md has no heading for #{url[len(prefix):]}")
 
     positive, negative, tested_records, loaded = set(), set(), set(), set()
     for path in test_files:
