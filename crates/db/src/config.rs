@@ -98,7 +98,8 @@ pub struct TargetConfig {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub custom_queries: Vec<CustomQueryConfig>,
     /// Optional collectors to turn on (off by default), named as the Go exporters' `--collect.*`
-    /// flags: MySQL `info_schema.processlist`, `info_schema.tables`.
+    /// flags: MySQL `info_schema.processlist`, `info_schema.tables`; PostgreSQL
+    /// `stat_statements`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub collect: Vec<String>,
     /// Redis: keys (or `SCAN` patterns) whose length, and numeric value, are exported as
@@ -111,7 +112,8 @@ pub struct TargetConfig {
 pub fn optional_collectors(kind: Kind) -> &'static [&'static str] {
     match kind {
         Kind::Mysql => &["info_schema.processlist", "info_schema.tables"],
-        Kind::Postgres | Kind::Redis => &[],
+        Kind::Postgres => &["stat_statements"],
+        Kind::Redis => &[],
     }
 }
 

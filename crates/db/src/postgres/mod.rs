@@ -7,6 +7,7 @@
 mod settings;
 mod stat_bgwriter;
 mod stat_database;
+mod stat_statements;
 mod stat_user_tables;
 
 use crate::config::Resolved;
@@ -31,6 +32,8 @@ pub struct Postgres {
     sizes: Mutex<SizeCache>,
     /// `server_version_num` as last read (0: not yet), to pick version-specific queries.
     version: AtomicU32,
+    /// The optional `stat_statements` collector is on.
+    stat_statements: bool,
 }
 
 /// Where to connect when the certificate name differs from the address.
@@ -92,6 +95,7 @@ impl Postgres {
             tls,
             sizes: Mutex::new(SizeCache::default()),
             version: AtomicU32::new(0),
+            stat_statements: t.collect.iter().any(|c| c == "stat_statements"),
         }
     }
 }
@@ -171,18 +175,34 @@ async fn collect_settings(c: &Client, out: &mut Out) -> Result<(), DbError> {
     Ok(())
 }
 
-async fn collect_bgwriter(c: &Client, version: &AtomicU32, out: &mut Out) -> Result<(), DbError> {
-    let mut v = version.load(Ordering::Relaxed);
-    if v == 0 {
-        // First scrape of this engine: the info collector has not told us the version yet.
-        let r = rows(c, "SHOW server_version_num").await?;
-        v = r
-            .first()
-            .and_then(|row| row.first())
-            .and_then(|c| c.as_deref())
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or(0);
+/// The server's `server_version_num`, as the info collector last read it (asked directly on
+/// an engine's first scrape).
+async fn server_version(c: &Client, version: &AtomicU32) -> Result<u32, DbError> {
+    let v = version.load(Ordering::Relaxed);
+    if v != 0 {
+        return Ok(v);
     }
+    let r = rows(c, "SHOW server_version_num").await?;
+    Ok(r.first()
+        .and_then(|row| row.first())
+        .and_then(|c| c.as_deref())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0))
+}
+
+async fn collect_stat_statements(
+    c: &Client,
+    version: &AtomicU32,
+    out: &mut Out,
+) -> Result<(), DbError> {
+    let v = server_version(c, version).await?;
+    let r = rows(c, &stat_statements::sql_for(v)).await?;
+    stat_statements::to_samples(&r, out);
+    Ok(())
+}
+
+async fn collect_bgwriter(c: &Client, version: &AtomicU32, out: &mut Out) -> Result<(), DbError> {
+    let v = server_version(c, version).await?;
     let r = rows(c, stat_bgwriter::sql_for(v)).await?;
     if let Some(row) = r.first() {
         stat_bgwriter::to_samples(row, out);
@@ -554,6 +574,7 @@ impl Engine for Postgres {
             let c = &conn.client;
             let target = out.target().to_string();
             let mut parts: Vec<Out> = (0..9).map(|_| Out::new(&target)).collect();
+            let mut statements = Out::new(&target);
             let [info, database, activity, locks, replication, archiver, settings, bgwriter, tables] =
                 &mut parts[..]
             else {
@@ -571,6 +592,7 @@ impl Engine for Postgres {
                 r_settings,
                 r_bgwriter,
                 r_tables,
+                r_statements,
             ) = tokio::join!(
                 within(deadline, collect_info(c, &self.version, info)),
                 within(deadline, collect_database(c, &self.sizes, database)),
@@ -581,11 +603,20 @@ impl Engine for Postgres {
                 within(deadline, collect_settings(c, settings)),
                 within(deadline, collect_bgwriter(c, &self.version, bgwriter)),
                 within(deadline, collect_user_tables(c, tables)),
+                async {
+                    if self.stat_statements {
+                        let r = collect_stat_statements(c, &self.version, &mut statements);
+                        Some(within(deadline, r).await)
+                    } else {
+                        None
+                    }
+                },
             );
             for part in parts {
                 out.merge(part);
             }
-            vec![
+            out.merge(statements);
+            let mut outcomes = vec![
                 ("info", r_info),
                 ("database", r_database),
                 ("activity", r_activity),
@@ -595,7 +626,11 @@ impl Engine for Postgres {
                 ("settings", r_settings),
                 ("stat_bgwriter", r_bgwriter),
                 ("stat_user_tables", r_tables),
-            ]
+            ];
+            if let Some(r) = r_statements {
+                outcomes.push(("stat_statements", r));
+            }
+            outcomes
         })
     }
 

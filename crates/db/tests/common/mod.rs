@@ -407,8 +407,17 @@ impl ThrowawayPg {
         Self::start_tls(password, None)
     }
 
+    /// Like [`start`] with server settings (`-c name=value ...`, as passed to `postgres`).
+    pub fn start_with_settings(password: &str, settings: &str) -> ThrowawayPg {
+        Self::start_full(password, None, settings)
+    }
+
     /// Like [`start`]; with `tls = Some((cert_pem, key_pem))` the server also accepts TLS.
     pub fn start_tls(password: &str, tls: Option<(&str, &str)>) -> ThrowawayPg {
+        Self::start_full(password, tls, "")
+    }
+
+    fn start_full(password: &str, tls: Option<(&str, &str)>, settings: &str) -> ThrowawayPg {
         let bin = pg_bin_dir().expect("PostgreSQL binaries");
         let dir = tempfile::tempdir().expect("tempdir");
         let as_postgres = rustix::process::geteuid().is_root();
@@ -426,6 +435,10 @@ impl ThrowawayPg {
                 c.display(),
                 k.display()
             );
+        }
+        if !settings.is_empty() {
+            extra.push(' ');
+            extra.push_str(settings);
         }
         if as_postgres {
             let ok = Command::new("chown")
