@@ -494,9 +494,23 @@ def main(root):
             checked = check_configs_accepted(root, name, docs, problems, tmp)
             extra = f", configs accepted by {'/'.join(checked) or 'no built exporter'}"
             if name == "everything":
-                extra += f", {check_rules_equal(root, name, docs, problems)} PrometheusRules = alert-rules/"
+                extra += f", {check_rules_equal(root, name, docs, problems)} PrometheusRules compared with alert-rules/"
                 check_dashboards_equal(root, name, docs, problems)
             counts.append(f"{name}: {len(docs)} objects{extra}")
+        examples = os.path.join(chart, "examples")
+        for f in sorted(os.listdir(examples)) if os.path.isdir(examples) else []:
+            with open(os.path.join(examples, f)) as fh:
+                values = yaml.safe_load(fh)
+            name = f"examples-{f}"
+            try:
+                manifests = c.render(values, name="wk", namespace="monitoring", is_install=True)
+            except helm.HelmError as e:
+                problems.append(f"[{name}] helm template failed: {e}")
+                continue
+            docs = check_rendering(name, manifests, problems, tmp)
+            kubernetes_validate(name, docs, problems, tmp)
+            check_secret_wiring(name, docs, problems)
+            counts.append(f"{name}: {len(docs)} objects")
         for name, (values, message) in MUST_FAIL.items():
             try:
                 c.render(values, name="watchkeeper", namespace="monitoring", is_install=True)
