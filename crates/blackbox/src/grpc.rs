@@ -56,6 +56,9 @@ struct Stats {
     status_code: u32,
     serving: Option<usize>,
     tls: Option<TlsFacts>,
+    /// Whether the target's name was resolved: until then blackbox reports only the `resolve`
+    /// phase and no health check response.
+    resolved: bool,
 }
 
 async fn probe(run: &mut ProbeRun<'_>) -> Result<(), Failure> {
@@ -79,18 +82,22 @@ async fn probe(run: &mut ProbeRun<'_>) -> Result<(), Failure> {
         "Duration of gRPC request by phase",
         MetricType::Gauge,
     );
-    fam.sample(&[("phase", "check")], stats.check.as_secs_f64());
+    if stats.resolved {
+        fam.sample(&[("phase", "check")], stats.check.as_secs_f64());
+    }
     fam.sample(&[("phase", "resolve")], stats.resolve.as_secs_f64());
-    let fam = m.family(
-        "probe_grpc_healthcheck_response",
-        "Response HealthCheck response",
-        MetricType::Gauge,
-    );
-    for (i, name) in SERVING_STATUS.iter().enumerate() {
-        fam.sample(
-            &[("serving_status", name)],
-            if stats.serving == Some(i) { 1.0 } else { 0.0 },
+    if stats.resolved {
+        let fam = m.family(
+            "probe_grpc_healthcheck_response",
+            "Response HealthCheck response",
+            MetricType::Gauge,
         );
+        for (i, name) in SERVING_STATUS.iter().enumerate() {
+            fam.sample(
+                &[("serving_status", name)],
+                if stats.serving == Some(i) { 1.0 } else { 0.0 },
+            );
+        }
     }
     m.gauge(
         "probe_grpc_ssl",
@@ -121,8 +128,10 @@ async fn probe_inner(run: &mut ProbeRun<'_>, stats: &mut Stats) -> Result<(), Fa
     let host = host.to_string();
     let (ip, took) = run
         .resolve(&host, cfg.preferred_ip_protocol, cfg.ip_protocol_fallback)
-        .await?;
+        .await
+        .inspect_err(|f| stats.resolved = f.reason != FailureReason::Dns)?;
     stats.resolve = took;
+    stats.resolved = true;
     let started = Instant::now();
     let result = check(run, cfg, &host, ip, port, stats).await;
     stats.check = started.elapsed();

@@ -13,6 +13,7 @@
 mod common;
 
 use common::dns::start_dns;
+use common::grpc::start_grpc;
 use common::line::{start_http10, start_line, LineTls};
 use common::smtp::start_smtp;
 use common::*;
@@ -391,6 +392,8 @@ struct Targets {
     line_starttls: SocketAddr,
     smtp: SocketAddr,
     dns: SocketAddr,
+    grpc: SocketAddr,
+    grpc_tls: SocketAddr,
     silent: SocketAddr,
     closed: u16,
     ca: String,
@@ -415,6 +418,8 @@ async fn start_targets() -> Targets {
         line_starttls: start_line(Some(&leaf), LineTls::StartTls).await,
         smtp: start_smtp(pki.leaf(&["127.0.0.1"], false)).await,
         dns: start_dns().await,
+        grpc: start_grpc(None).await,
+        grpc_tls: start_grpc(Some(&leaf)).await,
         silent: start_silent().await,
         closed: closed_port().await,
         ca,
@@ -929,6 +934,39 @@ fn scenarios(t: &Targets) -> Scenarios {
         "dns_timeout",
         &format!("prober: dns\ntimeout: 1s\ndns:\n  {ip4}\n  query_name: silent.test"),
         dns.clone(),
+    );
+
+    s.add(
+        "dns_ip6_no_fallback",
+        "prober: dns\ndns:\n  preferred_ip_protocol: ip6\n  ip_protocol_fallback: false\n  query_name: example.test",
+        dns.clone(),
+    );
+
+    // --- grpc
+    s.add(
+        "grpc_serving",
+        &format!("prober: grpc\ngrpc:\n  {ip4}"),
+        t.grpc.to_string(),
+    );
+    s.add(
+        "grpc_unknown_service",
+        &format!("prober: grpc\ngrpc:\n  {ip4}\n  service: nope"),
+        t.grpc.to_string(),
+    );
+    s.add(
+        "grpc_tls",
+        &format!("prober: grpc\ngrpc:\n  {ip4}\n  tls: true\n  tls_config:\n    ca_file: {ca}"),
+        t.grpc_tls.to_string(),
+    );
+    s.add(
+        "grpc_tls_insecure",
+        &format!("prober: grpc\ngrpc:\n  {ip4}\n  tls: true\n  tls_config:\n    insecure_skip_verify: true"),
+        t.grpc_tls.to_string(),
+    );
+    s.add(
+        "grpc_ip6_no_fallback",
+        &format!("prober: grpc\ngrpc:\n  {v6_only}"),
+        t.grpc.to_string(),
     );
 
     // --- icmp
