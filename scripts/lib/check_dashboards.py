@@ -10,7 +10,10 @@
   variables replaced by sample values);
 - every recording rule a dashboard uses (level:metric:operation names) is
   defined in alert-rules/;
-- each dashboard shows the metrics it exists for (REQUIRED below).
+- each dashboard shows the metrics it exists for (REQUIRED below);
+- every metric an alert in ALERTED_FILES reads is shown on some dashboard
+  (a metric name in an alert's expression, or each alternative of a
+  {__name__=~"a|b"} matcher, appears in some panel's query).
 
 Usage: check_dashboards.py REPO_ROOT. One line per problem; exit 1 if any.
 """
@@ -35,6 +38,29 @@ REQUIRED = {
         "node_textfile_scrape_error",
     ],
 }
+REQUIRED.update({
+    "watchkeeper-blackbox.json": [
+        "probe_success", "probe_failure_info", "probe_duration_seconds", "probe_http_duration_seconds",
+        "instance:probe_latency:seconds", "probe_ssl_earliest_cert_expiry",
+        "watchkeeper_blackbox_config_last_reload_successful",
+    ],
+    "watchkeeper-db.json": [
+        "pg_up", "mysql_up", "redis_up", "pg_replication_lag_seconds", "mysql_slave_status_seconds_behind_master",
+        "pg_stat_archiver_failed_count", "redis_rdb_last_bgsave_status", "watchkeeper_db_config_last_reload_successful",
+    ],
+})
+REQUIRED["watchkeeper-overview.json"] += [
+    "instance:probe_latency:ratio_30d", "instance:probe_latency_budget:remaining_ratio_30d", "slo:probe_latency:objective",
+    "instance:probe_latency:seconds", "ALERTS{", "alertmanager_notifications_failed_total",
+    "prometheus_notifications_dropped_total",
+]
+# Rule files whose alerted metrics must each appear on a dashboard (the other
+# exporters' files join as their dashboards land).
+ALERTED_FILES = ["slo.rules.yml", "latency.rules.yml", "host.rules.yml", "db.rules.yml", "watchkeeper.rules.yml"]
+PROMQL_WORDS = {
+    "and", "or", "unless", "on", "ignoring", "group_left", "group_right", "by", "without", "bool", "offset",
+    "inf", "nan", "time", "vector", "scalar",
+}
 GRAFANA_VARS = {"__rate_interval": "5m", "__interval": "1m", "__range": "1d"}
 QUERY_PANELS = {"timeseries", "stat", "gauge", "bargauge", "table", "state-timeline", "status-history",
                 "heatmap", "piechart", "barchart"}
@@ -51,6 +77,32 @@ def recording_rules(root):
         with open(path, encoding="utf-8") as f:
             names.update(re.findall(r"^\s*-?\s*record:\s*(\S+)", f.read(), flags=re.M))
     return names
+
+
+def alerted_metrics(root):
+    """(file, alert, metric) for every metric an alert expression reads."""
+    import yaml  # only this check needs PyYAML
+    out = []
+    for name in ALERTED_FILES:
+        with open(os.path.join(root, "alert-rules", name), encoding="utf-8") as f:
+            doc = yaml.safe_load(f)
+        for group in doc.get("groups", []):
+            for rule in group.get("rules", []):
+                if "alert" not in rule:
+                    continue
+                expr = rule["expr"]
+                for alt in re.findall(r'__name__=~"([^"]+)"', expr):
+                    out += [(name, rule["alert"], a) for a in alt.split("|")]
+                bare = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)
+                bare = re.sub(r"\{[^}]*\}", "", bare)
+                bare = re.sub(r"\[[^\]]*\]", "", bare)
+                for m in re.finditer(r"[A-Za-z_:][A-Za-z0-9_:]*", bare):
+                    word = m.group(0)
+                    after = bare[m.end():].lstrip()
+                    if word.lower() in PROMQL_WORDS or after.startswith("("):
+                        continue
+                    out.append((name, rule["alert"], word))
+    return out
 
 
 def main(root):
@@ -138,6 +190,11 @@ def main(root):
                 for rec in re.findall(r"\b[a-z_]+:[a-z0-9_]+:[a-z0-9_]+\b", expr):
                     if rec not in records:
                         problems.append(f"{where}: uses {rec}, which no rule in alert-rules/ records")
+
+    shown = "\n".join(e for _, e in exprs)
+    for rules_file, alert, metric in sorted(set(alerted_metrics(root))):
+        if metric not in shown:
+            problems.append(f"alert-rules/{rules_file}: {alert} reads {metric}, which no dashboard panel shows")
 
     # Parse every expression with promtool: one recording rule per expression.
     if exprs:
