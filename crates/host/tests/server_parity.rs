@@ -38,6 +38,7 @@ const COLLECTORS: &[&str] = &[
     "rapl",
     "ipvs",
     "diskstats",
+    "infiniband",
 ];
 
 /// Known, deliberate differences: (sample key prefix, why). Empty today.

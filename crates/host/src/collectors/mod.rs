@@ -13,6 +13,7 @@ pub mod entropy;
 pub mod filefd;
 pub mod filesystem;
 pub mod hwmon;
+pub mod infiniband;
 pub mod ipvs;
 pub(crate) mod kept_open;
 pub mod loadavg;
@@ -102,6 +103,7 @@ pub const ALL: &[CollectorDef] = &[
     dmi::DEF,
     rapl::DEF,
     ipvs::DEF,
+    infiniband::DEF,
     // Last: on its first encounter a hung network mount costs up to the mount timeout, and
     // blocking collectors run one after another, so nothing else waits behind it.
     filesystem::DEF,
