@@ -68,7 +68,9 @@ pub fn job_samples(out: &mut MetricSet, job: &Job, run: Result<RunState, StateEr
     let report = snap.as_ref().and_then(|s| s.value.as_deref());
     let refresh_failed = snap.as_ref().and_then(|s| s.last_error.as_ref()).is_some();
 
-    // The latest completed attempt decides backup_last_success and the duration.
+    // The latest completed attempt decides backup_last_success and the duration. With a
+    // source, what the source holds is the proof: a wrapper run that exited 0 but left an
+    // artefact below min_size is a failure, and only the source's successes count.
     let wrapper_attempt = run
         .last_end
         .map(|t| (t, run.last_exit_code == Some(0), run.last_duration_seconds));
@@ -78,8 +80,14 @@ pub fn job_samples(out: &mut MetricSet, job: &Job, run: Result<RunState, StateEr
             .map(|(t, ok)| (t, ok, r.last_duration))
     });
     let latest = match (wrapper_attempt, source_attempt) {
-        (Some(w), Some(s)) => Some(if s.0 > w.0 { s } else { w }),
+        (Some(w), Some(s)) if s.0 > w.0 => Some(s),
+        (Some(w), Some(s)) => Some((w.0, w.1 && s.1, w.2)),
         (w, s) => w.or(s),
+    };
+    let last_success = if job.source.is_some() {
+        report.and_then(|r| r.last_success)
+    } else {
+        run.last_success_end
     };
 
     gauge(
@@ -87,7 +95,7 @@ pub fn job_samples(out: &mut MetricSet, job: &Job, run: Result<RunState, StateEr
         "backup_last_success_timestamp_seconds",
         "When the last successful backup finished (Unix seconds).",
         name,
-        max_opt(run.last_success_end, report.and_then(|r| r.last_success)),
+        last_success,
     );
     gauge(
         out,

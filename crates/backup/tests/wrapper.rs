@@ -280,3 +280,65 @@ fn a_full_disk_keeps_the_previous_state_file() {
     assert_eq!(s["runs_success"], 2);
     assert_eq!(s["runs_failure"], 1);
 }
+
+#[test]
+fn with_a_source_the_artefact_is_the_proof_not_the_exit_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = dir.path().join("state");
+    let art = dir.path().join("art");
+    std::fs::create_dir_all(&art).unwrap();
+    let cfg_text = format!(
+        "state_dir: {}\njobs:\n  - name: dump\n    files: {}/*.gz\n    max_age: 1h\n    min_size: 1KiB\n    refresh_interval: 1s\n",
+        st.display(),
+        art.display()
+    );
+    let cfg = dir.path().join("b.yml");
+    std::fs::write(&cfg, &cfg_text).unwrap();
+    let small = format!("head -c 10 /dev/zero > {}/1.gz", art.display());
+    assert_eq!(
+        run(&cfg, "dump", &["sh", "-c", &small]).status.code(),
+        Some(0)
+    );
+    let e = Exporter::start(dir.path(), &cfg_text);
+    let m = e.until(10, |m| m.job("backup_source_up", "dump").map(|_| m.clone()));
+    assert_eq!(
+        m.must(
+            "backup_runs_total",
+            &[("job", "dump"), ("result", "success")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        m.job("backup_last_success", "dump"),
+        Some(0.0),
+        "exit 0 but a 10-byte dump"
+    );
+    assert_eq!(m.job("backup_last_success_timestamp_seconds", "dump"), None);
+    assert_eq!(m.job("backup_last_size_bytes", "dump"), Some(10.0));
+
+    let big = format!("head -c 4096 /dev/zero > {}/2.gz", art.display());
+    assert_eq!(
+        run(&cfg, "dump", &["sh", "-c", &big]).status.code(),
+        Some(0)
+    );
+    let mtime = std::fs::metadata(art.join("2.gz"))
+        .unwrap()
+        .modified()
+        .unwrap()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let ts = e.until(10, |m| {
+        m.job("backup_last_success_timestamp_seconds", "dump")
+    });
+    assert!((ts - mtime).abs() < 1e-3, "{ts} vs the artefact's {mtime}");
+    let m = e.scrape();
+    assert_eq!(m.job("backup_last_success", "dump"), Some(1.0));
+    assert_eq!(
+        m.must(
+            "backup_runs_total",
+            &[("job", "dump"), ("result", "success")]
+        ),
+        2.0
+    );
+}
