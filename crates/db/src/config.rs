@@ -98,7 +98,8 @@ pub struct TargetConfig {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub custom_queries: Vec<CustomQueryConfig>,
     /// Optional collectors to turn on (off by default), named as the Go exporters' `--collect.*`
-    /// flags: MySQL `info_schema.processlist`, `info_schema.tables`; PostgreSQL
+    /// flags: MySQL `info_schema.processlist`, `info_schema.tables`,
+    /// `perf_schema.eventsstatements`, `perf_schema.tableiowaits`; PostgreSQL
     /// `stat_statements`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub collect: Vec<String>,
@@ -111,7 +112,12 @@ pub struct TargetConfig {
 /// The optional collectors each engine offers (`collect:`).
 pub fn optional_collectors(kind: Kind) -> &'static [&'static str] {
     match kind {
-        Kind::Mysql => &["info_schema.processlist", "info_schema.tables"],
+        Kind::Mysql => &[
+            "info_schema.processlist",
+            "info_schema.tables",
+            "perf_schema.eventsstatements",
+            "perf_schema.tableiowaits",
+        ],
         Kind::Postgres => &["stat_statements"],
         Kind::Redis => &[],
     }

@@ -540,6 +540,81 @@ async fn mysql_optional_collectors_match_mysqld_exporter() {
     }
 }
 
+/// The `performance_schema` collectors on a MariaDB with it switched on: statement digests and
+/// table I/O waits.
+#[tokio::test(flavor = "multi_thread")]
+async fn mysql_perf_schema_collectors_match_mysqld_exporter() {
+    if !have_binary(MARIADB_INSTALL_DB) || !have_binary(MARIADBD) {
+        return;
+    }
+    let server = ThrowawayMaria::start_with(None, &["--performance-schema=ON"]);
+    let opts: mysql_async::Opts = mysql_async::OptsBuilder::default()
+        .ip_or_hostname("127.0.0.1")
+        .tcp_port(server.port)
+        .user(Some("root"))
+        .prefer_socket(false)
+        .into();
+    let mut c = mysql_async::Conn::new(opts).await.unwrap();
+    c.query_drop(
+        "CREATE DATABASE shop; CREATE TABLE shop.orders (id INT PRIMARY KEY, total INT) ENGINE=InnoDB; \
+         INSERT INTO shop.orders VALUES (1, 10), (2, 20), (3, 30); \
+         UPDATE shop.orders SET total = total + 1 WHERE id = 2",
+    )
+    .await
+    .unwrap();
+    c.query_drop("USE shop").await.unwrap();
+    for _ in 0..3 {
+        c.query_drop("SELECT sum(total) FROM orders WHERE id > 1")
+            .await
+            .unwrap();
+    }
+    let listen = free_port();
+    let dsn = format!("root@(127.0.0.1:{})/", server.port);
+    let Some((reference, theirs)) = Reference::start(
+        "/usr/bin/prometheus-mysqld-exporter",
+        listen,
+        &[
+            format!("--web.listen-address=127.0.0.1:{listen}"),
+            "--collect.perf_schema.eventsstatements".into(),
+            "--collect.perf_schema.tableiowaits".into(),
+        ],
+        &[("DATA_SOURCE_NAME", &dsn)],
+    )
+    .await
+    else {
+        return;
+    };
+    assert!(
+        theirs.contains("mysql_perf_schema_events_statements_total"),
+        "{theirs}"
+    );
+    assert!(
+        theirs.contains("mysql_perf_schema_table_io_waits_total"),
+        "{theirs}"
+    );
+    let ours = Exporter::start(
+        &format!(
+            "targets:\n  - name: maria\n    kind: mysql\n    port: {}\n    collect: [perf_schema.eventsstatements, perf_schema.tableiowaits]\n",
+            server.port
+        ),
+        &[],
+    );
+    let m = ours.scrape().await;
+    let io = [
+        ("schema", "shop"),
+        ("name", "orders"),
+        ("operation", "insert"),
+    ];
+    assert_eq!(
+        m.get("mysql_perf_schema_table_io_waits_total", &io),
+        Some(3.0),
+        "{}",
+        m.0
+    );
+    let failures = compare(&MYSQL, &reference, &ours, "maria").await;
+    assert_agree(&MYSQL, failures);
+}
+
 /// `check_keys` against redis_exporter's `-check-keys`: a pattern and a plain key.
 #[tokio::test(flavor = "multi_thread")]
 async fn redis_check_keys_match_redis_exporter() {

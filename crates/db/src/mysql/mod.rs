@@ -4,6 +4,7 @@ mod global_status;
 mod global_variables;
 mod info_schema;
 mod innodb_cmp;
+mod perf_schema;
 mod slave_status;
 mod value;
 
@@ -20,6 +21,8 @@ pub struct Mysql {
     /// Optional collectors turned on in the configuration.
     processlist: bool,
     tables: bool,
+    events_statements: bool,
+    table_io_waits: bool,
     /// Which of [`slave_status::QUERIES`] the server understood last.
     replica_syntax: AtomicUsize,
 }
@@ -63,6 +66,11 @@ impl Mysql {
             replica_syntax: AtomicUsize::new(0),
             processlist: t.collect.iter().any(|c| c == "info_schema.processlist"),
             tables: t.collect.iter().any(|c| c == "info_schema.tables"),
+            events_statements: t
+                .collect
+                .iter()
+                .any(|c| c == "perf_schema.eventsstatements"),
+            table_io_waits: t.collect.iter().any(|c| c == "perf_schema.tableiowaits"),
         }
     }
 }
@@ -174,6 +182,23 @@ async fn collect_tables(conn: &mut Conn, out: &mut Out) -> Result<(), DbError> {
     Ok(())
 }
 
+async fn collect_events_statements(conn: &mut Conn, out: &mut Out) -> Result<(), DbError> {
+    let (rows, _) = rows(
+        conn,
+        perf_schema::EVENTS_STATEMENTS_SQL,
+        perf_schema::DIGEST_LIMIT,
+    )
+    .await?;
+    perf_schema::events_statements(&rows, out);
+    Ok(())
+}
+
+async fn collect_table_io_waits(conn: &mut Conn, out: &mut Out) -> Result<(), DbError> {
+    let (rows, _) = rows(conn, perf_schema::TABLE_IO_WAITS_SQL, 5_000).await?;
+    perf_schema::table_io_waits(&rows, out);
+    Ok(())
+}
+
 async fn collect_innodb_cmp(conn: &mut Conn, out: &mut Out) -> Result<(), DbError> {
     let (rows, _) = rows(conn, innodb_cmp::SQL, 1024).await?;
     innodb_cmp::to_samples(&rows, out);
@@ -259,6 +284,18 @@ impl Engine for Mysql {
                 outcomes.push((
                     "info_schema.processlist",
                     within(deadline, collect_processlist(conn, out)).await,
+                ));
+            }
+            if self.events_statements {
+                outcomes.push((
+                    "perf_schema.eventsstatements",
+                    within(deadline, collect_events_statements(conn, out)).await,
+                ));
+            }
+            if self.table_io_waits {
+                outcomes.push((
+                    "perf_schema.tableiowaits",
+                    within(deadline, collect_table_io_waits(conn, out)).await,
                 ));
             }
             if self.tables {
