@@ -24,7 +24,10 @@ sync_dir() {
         for f in "$src"/$glob; do
             [ -e "$f" ] || continue
             name=$(basename "$f")
-            if ! cmp -s "$f" "$dst/$name"; then
+            if [ ! -e "$dst/$name" ]; then
+                echo "out of sync: $dst/$name is missing (from $f)" >&2
+                rc=1
+            elif ! cmp -s "$f" "$dst/$name"; then
                 echo "out of sync: $dst/$name differs from $f" >&2
                 rc=1
             fi
