@@ -14,6 +14,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 
+/// How long to wait, after a TLS 1.3 handshake with a client certificate, for the server's
+/// verdict on it.
+const CLIENT_CERT_VERDICT: Duration = Duration::from_millis(200);
+
 /// A module ready to probe with: files loaded, names checked.
 #[derive(Debug)]
 pub struct Prepared {
@@ -300,7 +304,7 @@ async fn connect_and_handshake(
     };
     let server_name = ServerName::try_from(name_text.to_string())
         .map_err(|e| (Reason::Handshake, format!("server name {name_text:?}: {e}")))?;
-    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+    let mut tls = tokio_rustls::TlsConnector::from(Arc::new(config))
         .connect(server_name, stream)
         .await
         .map_err(|e| (Reason::Handshake, e.to_string()))?;
@@ -309,6 +313,18 @@ async fn connect_and_handshake(
         Some(rustls::ProtocolVersion::TLSv1_2) => "TLS 1.2",
         _ => "unknown",
     };
+    // In TLS 1.3 the server judges our client certificate after our Finished: its refusal is
+    // an alert that arrives after the handshake "succeeded". Wait briefly for one.
+    if module.client_auth.is_some() && version == "TLS 1.3" {
+        use tokio::io::AsyncReadExt;
+        let mut buf = [0u8; 1];
+        if let Ok(Err(e)) = tokio::time::timeout(CLIENT_CERT_VERDICT, tls.read(&mut buf)).await {
+            return Err((
+                Reason::Handshake,
+                format!("server refused the client certificate: {e}"),
+            ));
+        }
+    }
     Ok(version)
 }
 

@@ -357,3 +357,95 @@ async fn endpoints_report_chains_verification_and_failures() {
     let (status, _) = exporter.get("/probe?target=no-port").await;
     assert_eq!(status, 400);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_certificates_and_the_scrape_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new();
+    let leaf = pki.leaf(Spec::default());
+    let client = pki.leaf(Spec {
+        cn: "watchkeeper",
+        sans: &["watchkeeper.test"],
+        serial: 9,
+        ..Default::default()
+    });
+    let mut client_params = client.params.clone();
+    client_params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    let client_cert = client_params
+        .signed_by(
+            &client.key,
+            &rcgen::Issuer::from_params(&pki.intermediate.params, &pki.intermediate.key),
+        )
+        .unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("root.pem"), pki.root.pem()).unwrap();
+    std::fs::write(
+        d.join("client.pem"),
+        format!("{}{}", client_cert.pem(), pki.intermediate.pem()),
+    )
+    .unwrap();
+    std::fs::write(d.join("client.key"), client.key.serialize_pem()).unwrap();
+    let stranger = issue(
+        Spec {
+            cn: "stranger",
+            ..Default::default()
+        },
+        None,
+    );
+    std::fs::write(d.join("stranger.pem"), stranger.pem()).unwrap();
+    std::fs::write(d.join("stranger.key"), stranger.key.serialize_pem()).unwrap();
+    let mtls = tls_server_mtls(
+        vec![leaf.der(), pki.intermediate.der()],
+        leaf.key_der(),
+        Mode::Tls,
+        None,
+        Some(pki.root.der()),
+    )
+    .await;
+    let silent = tls_server(vec![leaf.der()], leaf.key_der(), Mode::Silent, None).await;
+    let t = mtls.target();
+    let config = format!(
+        "endpoints:\n  - target: {t}\n    server_name: leaf.test\n    ca_file: {d}/root.pem\n    cert_file: {d}/client.pem\n    key_file: {d}/client.key\nmodules:\n  untrusted:\n    server_name: leaf.test\n    ca_file: {d}/root.pem\n    cert_file: {d}/stranger.pem\n    key_file: {d}/stranger.key\n  slow:\n    timeout: 30s\n",
+        d = d.display()
+    );
+    let exporter = Exporter::start(d, &config);
+    let m = exporter.scrape().await;
+    assert_eq!(
+        m.must("ssl_probe_success", &[("target", &t)]),
+        1.0,
+        "{}",
+        exporter.logs()
+    );
+    // A client certificate the server does not trust: refused (after the TLS 1.3 handshake).
+    let (_, body) = exporter
+        .get(&format!("/probe?target={t}&module=untrusted&debug=true"))
+        .await;
+    assert!(body.contains("ssl_probe_success 0"), "{body}");
+    assert!(
+        body.contains("ssl_probe_error_info{reason=\"handshake\"} 1"),
+        "{body}"
+    );
+    assert!(
+        body.contains("server refused the client certificate"),
+        "{body}"
+    );
+
+    // A server that never answers, a 30 s module timeout, a 2 s scrape timeout: the probe
+    // ends within the scrape's budget.
+    let started = std::time::Instant::now();
+    let (status, body) = http_with_timeout(
+        exporter.addr,
+        "GET",
+        &format!("/probe?target={}&module=slow", silent.target()),
+        "2",
+    )
+    .await;
+    let took = started.elapsed();
+    assert_eq!(status, 200, "{body}");
+    assert!(took < std::time::Duration::from_millis(1900), "{took:?}");
+    let p = Metrics(body);
+    assert_eq!(
+        p.must("ssl_probe_error_info", &[("reason", "timeout")]),
+        1.0
+    );
+}

@@ -263,9 +263,19 @@ impl Drop for Exporter {
 
 /// A raw HTTP/1.1 request with `Connection: close`.
 pub async fn http(addr: SocketAddr, method: &str, path: &str) -> (u16, String) {
+    http_with_timeout(addr, method, path, "8").await
+}
+
+/// [`http`] with another `X-Prometheus-Scrape-Timeout-Seconds`.
+pub async fn http_with_timeout(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    timeout: &str,
+) -> (u16, String) {
     let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAccept: text/plain\r\nX-Prometheus-Scrape-Timeout-Seconds: 8\r\nContent-Length: 0\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAccept: text/plain\r\nX-Prometheus-Scrape-Timeout-Seconds: {timeout}\r\nContent-Length: 0\r\n\r\n"
     );
     s.write_all(req.as_bytes()).await.unwrap();
     let mut buf = Vec::new();
@@ -416,12 +426,35 @@ pub async fn tls_server(
     mode: Mode,
     ocsp: Option<Vec<u8>>,
 ) -> TlsServer {
-    let builder = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth();
+    tls_server_mtls(chain, key, mode, ocsp, None).await
+}
+
+/// [`tls_server`] that requires a client certificate issued by `client_root` when given.
+pub async fn tls_server_mtls(
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    mode: Mode,
+    ocsp: Option<Vec<u8>>,
+    client_root: Option<CertificateDer<'static>>,
+) -> TlsServer {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let versions = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
+        .with_safe_default_protocol_versions()
+        .unwrap();
+    let builder = match client_root {
+        None => versions.with_no_client_auth(),
+        Some(root) => {
+            let mut roots = rustls::RootCertStore::empty();
+            roots.add(root).unwrap();
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .build()
+            .unwrap();
+            versions.with_client_cert_verifier(verifier)
+        }
+    };
     let config = match ocsp {
         Some(o) => builder.with_single_cert_with_ocsp(chain, key, o).unwrap(),
         None => builder.with_single_cert(chain, key).unwrap(),
