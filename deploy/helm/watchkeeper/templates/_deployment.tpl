@@ -71,12 +71,12 @@ spec:
             {{- with $v.extraArgs }}
             {{- toYaml . | nindent 12 }}
             {{- end }}
-          {{- include "watchkeeper.secretEnv" $v | nindent 10 }}
+          {{- with (include "watchkeeper.secretEnv" $v | trim) }}{{ . | nindent 10 }}{{ end }}
           ports:
             - name: metrics
               containerPort: {{ $v.port }}
               protocol: TCP
-          {{- include "watchkeeper.probes" $root | nindent 10 }}
+          {{- include "watchkeeper.probes" $root | trim | nindent 10 }}
           securityContext:
             {{- toYaml $root.Values.containerSecurityContext | nindent 12 }}
           resources:
@@ -88,8 +88,8 @@ spec:
             {{- with .mounts }}
             {{- toYaml . | nindent 12 }}
             {{- end }}
-            {{- include "watchkeeper.secretMounts" $v | nindent 12 }}
-            {{- include "watchkeeper.webConfigMount" $root | nindent 12 }}
+            {{- with (include "watchkeeper.secretMounts" $v | trim) }}{{ . | nindent 12 }}{{ end }}
+            {{- with (include "watchkeeper.webConfigMount" $root | trim) }}{{ . | nindent 12 }}{{ end }}
       volumes:
         - name: config
           configMap:
@@ -97,8 +97,8 @@ spec:
         {{- with .volumes }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
-        {{- include "watchkeeper.secretVolumes" $v | nindent 8 }}
-        {{- include "watchkeeper.webConfigVolume" $root | nindent 8 }}
+        {{- with (include "watchkeeper.secretVolumes" $v | trim) }}{{ . | nindent 8 }}{{ end }}
+        {{- with (include "watchkeeper.webConfigVolume" $root | trim) }}{{ . | nindent 8 }}{{ end }}
       {{- with $v.nodeSelector }}
       nodeSelector:
         {{- toYaml . | nindent 8 }}
