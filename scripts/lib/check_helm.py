@@ -118,6 +118,11 @@ MUST_FAIL = {
                            "blackbox.podDisruptionBudget.enabled with blackbox.replicas: 1"),
     "tls-without-web-config": ({"serviceMonitor": {"enabled": True, "tlsConfig": {"serverName": "x"}}},
                                "serviceMonitor.tlsConfig/basicAuth are set but webConfig.existingSecret is empty"),
+    "timeout-over-interval": ({"serviceMonitor": {"interval": "5s", "scrapeTimeout": "10s"}},
+                              "serviceMonitor.scrapeTimeout: 10s is longer than the interval 5s"),
+    "probe-timeout-over-interval": ({"blackbox": {"probes": {"enabled": True, "targets": [
+        {"name": "a", "module": "http_2xx", "urls": ["https://a"], "interval": "1m", "scrapeTimeout": "1m30s"}]}}},
+        "blackbox.probes.targets[0] (a) scrapeTimeout: 1m30s is longer than the interval 1m"),
     "duplicate-probe-name": ({"blackbox": {"probes": {"enabled": True, "targets": [
         {"name": "x", "module": "http_2xx", "urls": ["https://a"]}, {"name": "x", "module": "http_2xx", "urls": ["https://b"]}]}}},
         "blackbox.probes.targets[1]: name \"x\" is used twice"),

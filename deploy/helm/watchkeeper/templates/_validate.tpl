@@ -1,3 +1,22 @@
+{{/* A Prometheus duration ("1m30s") in milliseconds. */}}
+{{- define "watchkeeper.durationMs" -}}
+{{- $units := dict "ms" 1 "s" 1000 "m" 60000 "h" 3600000 "d" 86400000 "w" 604800000 "y" 31536000000 -}}
+{{- $total := 0 -}}
+{{- range regexFindAll "[0-9]+(ms|s|m|h|d|w|y)" (toString .) -1 -}}
+{{- $unit := regexFind "(ms|s|m|h|d|w|y)$" . -}}
+{{- $total = add $total (mul (int64 (trimSuffix $unit .)) (index $units $unit)) -}}
+{{- end -}}
+{{- $total -}}
+{{- end -}}
+
+{{/* Fails when a scrape timeout is longer than its interval (Prometheus
+     refuses such a scrape config). */}}
+{{- define "watchkeeper.checkTimeout" -}}
+{{- if gt (int64 (include "watchkeeper.durationMs" .timeout)) (int64 (include "watchkeeper.durationMs" .interval)) -}}
+{{- fail (printf "%s: %s is longer than the interval %s" .name .timeout .interval) -}}
+{{- end -}}
+{{- end -}}
+
 {{/* Contradictions between values the schema cannot see: rendering fails
      with a message naming the value. Included from validate.yaml. */}}
 {{- define "watchkeeper.validate" -}}
@@ -22,6 +41,12 @@
 {{- end }}
 {{- if and (gt (int $v.blackbox.sharding.shards) 1) (not $v.blackbox.probes.enabled) }}
 {{- fail (printf "blackbox.sharding.shards: %d needs blackbox.probes.enabled (the Probe resources carry the hashmod relabelling)" (int $v.blackbox.sharding.shards)) }}
+{{- end }}
+{{- include "watchkeeper.checkTimeout" (dict "name" "serviceMonitor.scrapeTimeout" "timeout" $v.serviceMonitor.scrapeTimeout "interval" $v.serviceMonitor.interval) }}
+{{- $p := $v.blackbox.probes }}
+{{- include "watchkeeper.checkTimeout" (dict "name" "blackbox.probes.scrapeTimeout" "timeout" $p.scrapeTimeout "interval" $p.interval) }}
+{{- range $i, $t := $p.targets }}
+{{- include "watchkeeper.checkTimeout" (dict "name" (printf "blackbox.probes.targets[%d] (%s) scrapeTimeout" $i $t.name) "timeout" ($t.scrapeTimeout | default $p.scrapeTimeout) "interval" ($t.interval | default $p.interval)) }}
 {{- end }}
 {{- $names := dict }}
 {{- range $i, $t := $v.blackbox.probes.targets }}
