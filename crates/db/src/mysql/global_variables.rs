@@ -165,6 +165,23 @@ mod tests {
     }
 
     #[test]
+    fn odd_variable_names_are_cleaned_and_repeats_dropped() {
+        let set = run(&[
+            ("plugin-var.limit", "5"),
+            ("plugin_var_limit", "6"),
+            ("Weird Name", "ON"),
+            ("empty", ""),
+        ]);
+        assert_eq!(set.find("mysql_global_variables_plugin_var_limit", &[]), Some(5.0));
+        assert_eq!(set.find("mysql_global_variables_weird_name", &[]), Some(1.0));
+        assert_eq!(set.find("mysql_global_variables_empty", &[]), None);
+        for f in set.families() {
+            assert!(crate::sanitize::is_metric_name(&f.name), "{}", f.name);
+            assert_eq!(f.samples.len(), 1, "{}", f.name);
+        }
+    }
+
+    #[test]
     fn gcache_size_is_read_from_provider_options() {
         assert_eq!(
             gcache_size("base_port = 4567; gcache.size = 128M; x = 1"),
