@@ -128,6 +128,10 @@ async fn hostile_info_is_skipped_or_cleaned_and_logged_once() {
     assert!(e.log_shows("is not a number"));
     let logs = e.logs();
     let once = |needle: &str| logs.matches(needle).count();
-    assert_eq!(once(r#"used_memory = \"12abc\" is not a number"#), 1, "{logs}");
+    assert_eq!(
+        once(r#"used_memory = \"12abc\" is not a number"#),
+        1,
+        "{logs}"
+    );
     assert_eq!(once("cmdstat_broken"), 1, "{logs}");
 }

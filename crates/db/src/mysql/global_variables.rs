@@ -172,8 +172,14 @@ mod tests {
             ("Weird Name", "ON"),
             ("empty", ""),
         ]);
-        assert_eq!(set.find("mysql_global_variables_plugin_var_limit", &[]), Some(5.0));
-        assert_eq!(set.find("mysql_global_variables_weird_name", &[]), Some(1.0));
+        assert_eq!(
+            set.find("mysql_global_variables_plugin_var_limit", &[]),
+            Some(5.0)
+        );
+        assert_eq!(
+            set.find("mysql_global_variables_weird_name", &[]),
+            Some(1.0)
+        );
         assert_eq!(set.find("mysql_global_variables_empty", &[]), None);
         for f in set.families() {
             assert!(crate::sanitize::is_metric_name(&f.name), "{}", f.name);
