@@ -345,3 +345,67 @@ fn reload_adds_jobs_keeps_unchanged_caches_and_refuses_a_bad_file() {
         "the old configuration stays"
     );
 }
+
+#[test]
+fn a_hanging_tool_is_killed_at_the_job_timeout_and_scrapes_never_wait() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // A "restic" that never answers, and leaves a child behind in its process group.
+    let tool = d.join("stuck-restic");
+    std::fs::write(&tool, "#!/bin/sh\nsleep 301 &\nsleep 301\n").unwrap();
+    std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(d.join("pw"), "x\n").unwrap();
+    std::fs::create_dir_all(d.join("art")).unwrap();
+    std::fs::write(d.join("art/ok.tar"), b"fine").unwrap();
+    let e = Exporter::start(
+        d,
+        &format!(
+            "state_dir: {d}/state\njobs:\n  - name: stuck\n    restic: {{repository: /nonexistent, password_file: {d}/pw, binary: {tool}}}\n    max_age: 1h\n    timeout: 2s\n  - name: fine\n    files: {d}/art/*.tar\n    max_age: 1h\n",
+            d = d.display(),
+            tool = tool.display()
+        ),
+    );
+    // While the tool hangs, scrapes are answered at once from what is known.
+    for _ in 0..5 {
+        let t = std::time::Instant::now();
+        let m = e.scrape();
+        assert!(
+            t.elapsed() < Duration::from_millis(500),
+            "a scrape waited {:?}",
+            t.elapsed()
+        );
+        assert_eq!(m.job("backup_max_age_seconds", "stuck"), Some(3600.0));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let m = e.until(20, |m| {
+        m.job("backup_source_up", "stuck").map(|_| m.clone())
+    });
+    assert_eq!(m.job("backup_source_up", "stuck"), Some(0.0));
+    assert_eq!(
+        m.must(
+            "backup_source_error",
+            &[("job", "stuck"), ("reason", "timeout")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        m.job("backup_source_up", "fine"),
+        Some(1.0),
+        "the other job is unaffected"
+    );
+    assert!(
+        e.log_line(&["job=stuck", "reason=timeout", "killed"]),
+        "{}",
+        e.logs()
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    let ps = Command::new("pgrep")
+        .args(["-f", "sleep 301"])
+        .output()
+        .unwrap();
+    assert!(
+        ps.stdout.is_empty(),
+        "the hung tool's group survived its timeout"
+    );
+}
