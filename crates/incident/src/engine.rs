@@ -19,6 +19,8 @@ pub struct SourceStatus {
     pub last_success: Option<Millis>,
     /// Failed polls since start.
     pub errors: u64,
+    /// The last failure, while it lasts (logged at warning level once, then at debug).
+    pub last_error: Option<String>,
 }
 
 /// What one poll of one Alertmanager found.
@@ -39,6 +41,8 @@ pub struct State {
     pub storage_errors: u64,
     /// The targets in force.
     pub targets: Option<Targets>,
+    /// How long the last round of polls took, reading and applying (seconds).
+    pub last_poll_seconds: Option<f64>,
 }
 
 /// Shared by the follower, the POST handlers, the collector and the page.
@@ -90,11 +94,24 @@ impl Engine {
         self.state().storage_errors += 1;
     }
 
-    /// Applies one round of polls (one result per Alertmanager).
-    pub async fn apply_poll(&self, results: Vec<(String, PollResult)>) {
+    /// Applies one round of polls (one result per Alertmanager). The matching (thousands of
+    /// alerts against the open incidents and silences) runs on the blocking pool, so the
+    /// async thread keeps serving scrapes meanwhile.
+    pub async fn apply_poll(self: &Arc<Self>, results: Vec<(String, PollResult)>) {
         let _one = self.writer.lock().await;
+        let engine = Arc::clone(self);
+        let changes = tokio::task::spawn_blocking(move || engine.apply_poll_blocking(results))
+            .await
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, "Applying a poll failed");
+                Vec::new()
+            });
+        self.persist(changes).await;
+    }
+
+    fn apply_poll_blocking(&self, results: Vec<(String, PollResult)>) -> Vec<Change> {
         let now = timestamp::now();
-        let changes = {
+        {
             let mut st = self.state();
             let mut alerts = Vec::new();
             let mut silences = Vec::new();
@@ -103,8 +120,8 @@ impl Engine {
                 let status = st.sources.entry(instance.clone()).or_default();
                 match result {
                     Ok((a, s)) => {
-                        if !status.up {
-                            tracing::info!(alertmanager = %instance, "Alertmanager answered");
+                        if status.last_error.take().is_some() {
+                            tracing::info!(alertmanager = %instance, "Alertmanager answers again");
                         }
                         status.up = true;
                         status.last_success = Some(now);
@@ -115,7 +132,12 @@ impl Engine {
                     Err(e) => {
                         status.up = false;
                         status.errors += 1;
-                        tracing::warn!(alertmanager = %instance, error = %e, "Cannot read Alertmanager; keeping the previous state");
+                        if status.last_error.as_deref() == Some(e.as_str()) {
+                            tracing::debug!(alertmanager = %instance, error = %e, "Cannot read Alertmanager; keeping the previous state");
+                        } else {
+                            tracing::warn!(alertmanager = %instance, error = %e, "Cannot read Alertmanager; keeping the previous state");
+                            status.last_error = Some(e);
+                        }
                     }
                 }
             }
@@ -124,8 +146,7 @@ impl Engine {
             } else {
                 Vec::new()
             }
-        };
-        self.persist(changes).await;
+        }
     }
 
     /// Follows a reloaded configuration (matchers, watchdog, targets; storage needs a restart).
@@ -134,6 +155,11 @@ impl Engine {
         st.tracker
             .reconfigure(config.matchers(), config.watchdog.clone());
         st.targets = Some(config.targets);
+    }
+
+    /// Records how long a round of polls took.
+    pub fn poll_took(&self, seconds: f64) {
+        self.state().last_poll_seconds = Some(seconds);
     }
 
     /// Forgets sources no longer configured.

@@ -77,10 +77,16 @@ pub async fn poll_one(client: &reqwest::Client, am: &AlertmanagerUrl) -> PollRes
     let alerts_url = am.endpoint("api/v2/alerts");
     let silences_url = am.endpoint("api/v2/silences");
     let (alerts, silences) = tokio::join!(get(client, &alerts_url), get(client, &silences_url));
-    let alerts = api::decode_alerts(&alerts?).map_err(|e| format!("GET {alerts_url}: {e}"))?;
-    let silences =
-        api::decode_silences(&silences?).map_err(|e| format!("GET {silences_url}: {e}"))?;
-    Ok((alerts, silences))
+    let (alerts, silences) = (alerts?, silences?);
+    // Decoding megabytes of JSON is CPU work: off the async thread.
+    tokio::task::spawn_blocking(move || {
+        let alerts = api::decode_alerts(&alerts).map_err(|e| format!("GET {alerts_url}: {e}"))?;
+        let silences =
+            api::decode_silences(&silences).map_err(|e| format!("GET {silences_url}: {e}"))?;
+        Ok((alerts, silences))
+    })
+    .await
+    .unwrap_or_else(|e| Err(format!("decoding failed: {e}")))
 }
 
 /// Polls every Alertmanager of `config` once, concurrently.
@@ -108,8 +114,10 @@ pub async fn run(engine: Arc<Engine>, mut config: watch::Receiver<Arc<Config>>) 
         engine.retain_sources(&instances);
         engine.reconfigure(&cfg);
         loop {
+            let started = std::time::Instant::now();
             let results = poll_all(&http, &cfg).await;
             engine.apply_poll(results).await;
+            engine.poll_took(started.elapsed().as_secs_f64());
             tokio::select! {
                 _ = tokio::time::sleep(cfg.poll_interval.get()) => {}
                 changed = config.changed() => {

@@ -25,7 +25,8 @@ pub fn open_storage(
 ) -> Result<(store::Store, tracker::Tracker), store::StoreError> {
     let store = store::Store::open(path)?;
     let mut tracker = tracker::Tracker::new(config.matchers(), config.watchdog.clone());
-    tracker.restore(store.load_all()?, timestamp::now());
+    let now = timestamp::now();
+    store.for_each(|inc| tracker.restore_one(inc, now))?;
     Ok((store, tracker))
 }
 

@@ -201,6 +201,13 @@ pub fn render(st: &State, out: &mut MetricSet) {
             st.acknowledge.get(outcome).copied().unwrap_or(0) as f64,
         );
     }
+    if let Some(secs) = st.last_poll_seconds {
+        out.gauge(
+            "incident_poll_duration_seconds",
+            "How long the last round of polls took: reading every Alertmanager and applying the result.",
+            secs,
+        );
+    }
     out.counter(
         "incident_storage_errors_total",
         "Failed writes to the incident database (the change is kept in memory only).",

@@ -10,6 +10,9 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use watchkeeper_core::page::{html_escape, Page, PageResponse};
 
+/// At most this many open incidents are listed (newest first; the metrics count them all).
+pub const MAX_ROWS: usize = 1000;
+
 /// A time for the table: `2026-12-01 22:07:21Z`.
 fn when(ms: Millis) -> String {
     timestamp::format(ms).replacen('T', " ", 1)
@@ -23,8 +26,16 @@ impl Page for IncidentsPage {
         let st = self.0.state();
         let mut open: Vec<&Incident> = st.tracker.open().collect();
         open.sort_by_key(|i| std::cmp::Reverse(i.start));
+        let open_total = open.len();
+        open.truncate(MAX_ROWS);
         let recent: Vec<&Incident> = st.tracker.recent().collect();
-        PageResponse::html(render(&open, &recent, st.targets, timestamp::now()))
+        PageResponse::html(render(
+            &open,
+            open_total,
+            &recent,
+            st.targets,
+            timestamp::now(),
+        ))
     }
 }
 
@@ -108,11 +119,15 @@ fn row(out: &mut String, i: &Incident, targets: Option<Targets>, now: Millis) {
 fn table(
     out: &mut String,
     title: &str,
+    total: usize,
     incidents: &[&Incident],
     targets: Option<Targets>,
     now: Millis,
 ) {
-    let _ = writeln!(out, "<h2>{} ({})</h2>", html_escape(title), incidents.len());
+    let _ = writeln!(out, "<h2>{} ({total})</h2>", html_escape(title));
+    if total > incidents.len() {
+        let _ = writeln!(out, "<p>Showing the newest {}.</p>", incidents.len());
+    }
     if incidents.is_empty() {
         out.push_str("<p>None.</p>\n");
         return;
@@ -127,6 +142,7 @@ fn table(
 /// The whole page.
 pub fn render(
     open: &[&Incident],
+    open_total: usize,
     recent: &[&Incident],
     targets: Option<Targets>,
     now: Millis,
@@ -142,8 +158,8 @@ pub fn render(
             html_escape(&t.resolve.to_string())
         );
     }
-    table(&mut out, "Open", open, targets, now);
-    table(&mut out, "Recent", recent, targets, now);
+    table(&mut out, "Open", open_total, open, targets, now);
+    table(&mut out, "Recent", recent.len(), recent, targets, now);
     out.push_str("<p><a href=\"/\">Exporter home</a> · <a href=\"/metrics\">Metrics</a></p>\n</body></html>\n");
     out
 }
@@ -170,7 +186,7 @@ mod tests {
             resolved: Some(3_600_000),
             last_ends_at: None,
         };
-        let html = render(&[], &[&inc], None, 0);
+        let html = render(&[], 0, &[&inc], None, 0);
         assert!(!html.contains("<script>"), "{html}");
         assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
         assert!(html.contains("team=&quot;a&amp;b&quot;"));

@@ -108,6 +108,14 @@ impl Store {
 
     /// Every stored incident, oldest first.
     pub fn load_all(&self) -> Result<Vec<Incident>, StoreError> {
+        let mut out = Vec::new();
+        self.for_each(|i| out.push(i))?;
+        Ok(out)
+    }
+
+    /// Calls `f` with every stored incident, oldest first, one row at a time (the history is
+    /// never held in memory whole).
+    pub fn for_each(&self, mut f: impl FnMut(Incident)) -> Result<(), StoreError> {
         let mut stmt = self.conn.prepare(
             "SELECT fingerprint, start_ms, labels, kind, ack_ms, ack_by, ack_comment, ack_via, resolved_ms
              FROM incidents ORDER BY start_ms",
@@ -125,14 +133,13 @@ impl Store {
                 r.get::<_, Option<i64>>(8)?,
             ))
         })?;
-        let mut out = Vec::new();
         for row in rows {
             let (fingerprint, start, labels, kind, ack_ms, by, comment, via, resolved) = row?;
             let labels = serde_json::from_str(&labels)
                 .map_err(|e| StoreError::Row(format!("labels of {fingerprint}: {e}")))?;
             let kind = Kind::parse(&kind)
                 .ok_or_else(|| StoreError::Row(format!("kind {kind:?} of {fingerprint}")))?;
-            out.push(Incident {
+            f(Incident {
                 fingerprint,
                 start,
                 labels,
@@ -147,7 +154,7 @@ impl Store {
                 last_ends_at: None,
             });
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Stores the incidents of `changes` (each row written whole), in one transaction.

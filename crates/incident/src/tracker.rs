@@ -88,24 +88,29 @@ impl Tracker {
     /// Continues from stored incidents: open ones resume, every one is counted again.
     pub fn restore(&mut self, stored: impl IntoIterator<Item = Incident>, now: Millis) {
         for inc in stored {
-            self.stats.replay(&inc);
-            self.remember(&inc);
-            match inc.resolved {
-                None => {
-                    // Two open rows for one fingerprint cannot be both live: keep the newer.
-                    let newer = self
-                        .open
-                        .get(&inc.fingerprint)
-                        .is_none_or(|o| o.start < inc.start);
-                    if newer {
-                        self.open.insert(inc.fingerprint.clone(), inc);
-                    }
+            self.restore_one(inc, now);
+        }
+    }
+
+    /// Continues from one stored incident (see [`Tracker::restore`]).
+    pub fn restore_one(&mut self, inc: Incident, now: Millis) {
+        self.stats.replay(&inc);
+        self.remember(&inc);
+        match inc.resolved {
+            None => {
+                // Two open rows for one fingerprint cannot be both live: keep the newer.
+                let newer = self
+                    .open
+                    .get(&inc.fingerprint)
+                    .is_none_or(|o| o.start < inc.start);
+                if newer {
+                    self.open.insert(inc.fingerprint.clone(), inc);
                 }
-                Some(at) => {
-                    if now - at < RESOLVED_MEMORY_MS {
-                        self.resolved_keys
-                            .insert((inc.fingerprint.clone(), inc.start), at);
-                    }
+            }
+            Some(at) => {
+                if now - at < RESOLVED_MEMORY_MS {
+                    self.resolved_keys
+                        .insert((inc.fingerprint.clone(), inc.start), at);
                 }
             }
         }

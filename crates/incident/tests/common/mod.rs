@@ -355,6 +355,10 @@ impl Exporter {
         self.logs.lock().unwrap().clone()
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn metrics(&self) -> String {
         let (status, body) = get(self.addr, "/metrics");
         assert_eq!(status, 200, "{body}");
