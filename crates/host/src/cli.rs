@@ -139,6 +139,14 @@ struct Flags {
     )]
     ipvs_backend_labels: String,
 
+    /// Regexp of tape devices to ignore for the tapestats collector.
+    #[arg(
+        long = "collector.tapestats.ignored-devices",
+        value_name = "REGEX",
+        default_value = "^$"
+    )]
+    tapestats_ignored: String,
+
     /// Disable every collector not explicitly enabled with --collector.<name>.
     #[arg(long = "collector.disable-defaults")]
     disable_defaults: bool,
@@ -407,6 +415,10 @@ where
             &flags.powersupply_ignored,
         )?),
         rapl_zone_label: flags.rapl_zone_label,
+        tapestats_ignored: Some(compile(
+            "collector.tapestats.ignored-devices",
+            &flags.tapestats_ignored,
+        )?),
         ipvs_backend_labels: ipvs_labels(&flags.ipvs_backend_labels)?,
         ..HostOptions::default()
     };

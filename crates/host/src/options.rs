@@ -68,6 +68,8 @@ pub struct HostOptions {
     pub rapl_zone_label: bool,
     /// Labels of the IPVS backend metrics (`--collector.ipvs.backend-labels`).
     pub ipvs_backend_labels: Vec<String>,
+    /// Tape devices left out (`--collector.tapestats.ignored-devices`, default none).
+    pub tapestats_ignored: Option<Regex>,
 }
 
 impl Default for HostOptions {
@@ -86,6 +88,7 @@ impl Default for HostOptions {
                 .iter()
                 .map(|l| l.to_string())
                 .collect(),
+            tapestats_ignored: None,
         }
     }
 }

@@ -39,6 +39,8 @@ const COLLECTORS: &[&str] = &[
     "ipvs",
     "diskstats",
     "infiniband",
+    "fibrechannel",
+    "tapestats",
 ];
 
 /// Known, deliberate differences: (sample key prefix, why). Empty today.

@@ -10,6 +10,7 @@ pub mod diskstats;
 pub mod dmi;
 pub mod edac;
 pub mod entropy;
+pub mod fibrechannel;
 pub mod filefd;
 pub mod filesystem;
 pub mod hwmon;
@@ -37,6 +38,7 @@ pub mod sockstat;
 pub mod softnet;
 pub mod stat;
 pub(crate) mod sysfs_dir;
+pub mod tapestats;
 pub mod textfile;
 pub(crate) mod textformat;
 pub mod thermal_zone;
@@ -104,6 +106,8 @@ pub const ALL: &[CollectorDef] = &[
     rapl::DEF,
     ipvs::DEF,
     infiniband::DEF,
+    fibrechannel::DEF,
+    tapestats::DEF,
     // Last: on its first encounter a hung network mount costs up to the mount timeout, and
     // blocking collectors run one after another, so nothing else waits behind it.
     filesystem::DEF,
