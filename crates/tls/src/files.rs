@@ -7,7 +7,8 @@ use crate::formats::{decode, DecodeError};
 use crate::labels::{display_path, render, write_certs, Origin, Rendered};
 use crate::reason::{ErrorCounters, Reason};
 use crate::walk::{Pattern, WalkError};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fs::Metadata;
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -87,16 +88,16 @@ impl FileScanner {
     /// Scans every source and writes the page.
     pub fn collect(&self, sources: &[Source], errors: &ErrorCounters, out: &mut MetricSet) {
         let mut matched: Vec<(String, usize)> = Vec::new();
-        let mut files: Vec<(PathBuf, Option<&Path>)> = Vec::new();
+        let mut files: Vec<(PathBuf, Metadata, Option<&Path>)> = Vec::new();
         let mut seen = BTreeSet::new();
         let mut walk_errors: Vec<WalkError> = Vec::new();
         for s in sources {
-            let mut found = BTreeSet::new();
+            let mut found = BTreeMap::new();
             s.pattern.expand(&mut found, &mut walk_errors);
             matched.push((s.pattern.text().to_string(), found.len()));
-            for f in found {
+            for (f, meta) in found {
                 if seen.insert(f.clone()) {
-                    files.push((f, s.password_file.as_deref()));
+                    files.push((f, meta, s.password_file.as_deref()));
                 }
             }
         }
@@ -105,9 +106,9 @@ impl FileScanner {
         let mut live = HashMap::with_capacity(files.len());
         {
             let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-            for (path, password_file) in files {
+            for (path, meta, password_file) in files {
                 let shown = display_path(&path, self.opts.trim_path_components);
-                let outcome = self.one(&mut cache, &path, &shown, password_file, errors);
+                let outcome = self.one(&mut cache, &path, &meta, &shown, password_file, errors);
                 outcomes.push((shown, outcome));
                 live.insert(path, ());
             }
@@ -183,18 +184,12 @@ impl FileScanner {
         &self,
         cache: &mut HashMap<PathBuf, Cached>,
         path: &Path,
+        meta: &Metadata,
         shown: &str,
         password_file: Option<&Path>,
         errors: &ErrorCounters,
     ) -> Outcome {
-        let meta = match std::fs::metadata(path) {
-            Ok(m) => m,
-            Err(e) => {
-                let reason = Reason::of_io(&e);
-                errors.record(shown, reason, &e.to_string());
-                return Outcome::Failed;
-            }
-        };
+        // The walk's stat (links followed) identifies this version of the file.
         let key = FileKey {
             dev: meta.dev(),
             ino: meta.ino(),

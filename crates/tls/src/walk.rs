@@ -4,7 +4,8 @@
 
 use crate::reason::Reason;
 use globset::GlobMatcher;
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
+use std::fs::Metadata;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 
@@ -84,8 +85,9 @@ impl Pattern {
         &self.text
     }
 
-    /// Adds the matching files to `files` and the failures to `errors`.
-    pub fn expand(&self, files: &mut BTreeSet<PathBuf>, errors: &mut Vec<WalkError>) {
+    /// Adds the matching files (with the metadata the walk already read) to `files` and the
+    /// failures to `errors`.
+    pub fn expand(&self, files: &mut BTreeMap<PathBuf, Metadata>, errors: &mut Vec<WalkError>) {
         let Some(matcher) = &self.matcher else {
             // A literal path: a file, or a directory's direct files.
             match std::fs::metadata(&self.base) {
@@ -97,7 +99,7 @@ impl Pattern {
                     }
                 }
                 Ok(m) if m.is_file() => {
-                    files.insert(self.base.clone());
+                    files.insert(self.base.clone(), m);
                 }
                 Ok(_) => errors.push(WalkError {
                     path: self.base.clone(),
@@ -140,7 +142,7 @@ fn walk(
     depth: usize,
     max_depth: usize,
     ancestors: &mut Vec<(u64, u64)>,
-    files: &mut BTreeSet<PathBuf>,
+    files: &mut BTreeMap<PathBuf, Metadata>,
     errors: &mut Vec<WalkError>,
     match_name_only: bool,
 ) {
@@ -206,7 +208,7 @@ fn walk(
                 matcher.is_match(&path) || matcher.is_match(normalize(&path))
             };
             if hit {
-                files.insert(path);
+                files.insert(path, meta);
             }
         }
     }
@@ -225,11 +227,11 @@ mod tests {
 
     fn expand(pattern: &str) -> (Vec<String>, Vec<WalkError>) {
         let p = Pattern::new(pattern).unwrap();
-        let mut files = BTreeSet::new();
+        let mut files = BTreeMap::new();
         let mut errors = Vec::new();
         p.expand(&mut files, &mut errors);
         (
-            files.iter().map(|f| f.display().to_string()).collect(),
+            files.keys().map(|f| f.display().to_string()).collect(),
             errors,
         )
     }
