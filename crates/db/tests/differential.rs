@@ -352,6 +352,46 @@ async fn redis_replication_matches_redis_exporter() {
     }
 }
 
+/// A cluster node (one node owning every slot): `CLUSTER INFO` as redis_exporter maps it.
+#[tokio::test(flavor = "multi_thread")]
+async fn redis_cluster_node_matches_redis_exporter() {
+    if !have_binary(REDIS_SERVER) {
+        return;
+    }
+    let node = ThrowawayRedis::start_with(None, &["--cluster-enabled", "yes"]);
+    let client = redis::Client::open(format!("redis://127.0.0.1:{}/", node.port)).unwrap();
+    let mut c = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd("CLUSTER")
+        .arg("ADDSLOTSRANGE")
+        .arg(0)
+        .arg(16383)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let ours = Exporter::start(
+        &format!(
+            "targets:\n  - name: node\n    kind: redis\n    port: {}\n",
+            node.port
+        ),
+        &[],
+    );
+    eventually(Duration::from_secs(10), || async {
+        let m = ours.scrape().await;
+        (m.get("redis_cluster_state", &[]) == Some(1.0)).then_some(())
+    })
+    .await
+    .expect("the cluster never became ok");
+    let Some((reference, theirs)) = redis_reference(node.port).await else {
+        return;
+    };
+    assert!(
+        theirs.contains("redis_cluster_slots_assigned 16384"),
+        "{theirs}"
+    );
+    let failures = compare(&REDIS, &reference, &ours, "node").await;
+    assert_agree(&REDIS, failures);
+}
+
 /// A MariaDB replica: every `mysql_slave_status_*` column, with the same labels.
 #[tokio::test(flavor = "multi_thread")]
 async fn mysql_replica_matches_mysqld_exporter() {

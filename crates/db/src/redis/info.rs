@@ -468,6 +468,44 @@ const FIELDS: &[(&str, &str, MetricType, f64)] = &[
     ),
 ];
 
+/// `CLUSTER INFO` fields (asked only of nodes whose `INFO` says `cluster_enabled:1`).
+const CLUSTER_FIELDS: [&str; 8] = [
+    "cluster_slots_assigned",
+    "cluster_slots_ok",
+    "cluster_slots_pfail",
+    "cluster_slots_fail",
+    "cluster_known_nodes",
+    "cluster_size",
+    "cluster_current_epoch",
+    "cluster_my_epoch",
+];
+
+/// Whether the node runs in cluster mode (then `CLUSTER INFO` is asked too).
+pub fn cluster_enabled(info: &HashMap<&str, &str>) -> bool {
+    info.get("cluster_enabled").map(|v| v.trim()) == Some("1")
+}
+
+/// Writes the samples of a `CLUSTER INFO` answer, as redis_exporter names them (its message
+/// counters are gauges there, and so here).
+pub fn cluster_to_samples(cluster: &HashMap<&str, &str>, out: &mut Out) {
+    if let Some(state) = cluster.get("cluster_state") {
+        let v = if state.trim() == "ok" { 1.0 } else { 0.0 };
+        out.gauge("redis_cluster_state", "cluster_state metric", &[], v);
+    }
+    for field in CLUSTER_FIELDS {
+        if let Some(v) = cluster.get(field).and_then(|raw| number(field, raw)) {
+            out.gauge(format!("redis_{field}"), format!("{field} metric"), &[], v);
+        }
+    }
+    for (field, name, kind, factor) in FIELDS {
+        if field.starts_with("cluster_stats_") {
+            if let Some(v) = cluster.get(field).and_then(|raw| number(field, raw)) {
+                out.add(*name, help(name), *kind, &[], v * factor);
+            }
+        }
+    }
+}
+
 /// Status fields exported as 1 when they read `ok`.
 const STATUS_OK: [(&str, &str); 3] = [
     ("rdb_last_bgsave_status", "redis_rdb_last_bgsave_status"),

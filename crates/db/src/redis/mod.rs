@@ -200,8 +200,11 @@ impl Redis {
             Value::SimpleString(s) => Ok(s),
             _ => Err(DbError::Query("INFO returned no text".into())),
         });
+        let mut cluster = false;
         let info = info.map(|text| {
-            info_to_samples(&parse_info(&text), config.databases, out);
+            let fields = parse_info(&text);
+            cluster = info::cluster_enabled(&fields);
+            info_to_samples(&fields, config.databases, out);
             if let Some(n) = config.io_threads {
                 out.gauge(
                     "redis_config_io_threads",
@@ -211,6 +214,19 @@ impl Redis {
                 );
             }
         });
+        // Only cluster nodes are asked (a second round trip, on them alone).
+        let info = match (info, cluster) {
+            (Ok(()), true) => ask(&["CLUSTER", "INFO"]).await.and_then(|v| {
+                let text = match v {
+                    Value::BulkString(b) => String::from_utf8_lossy(&b).into_owned(),
+                    Value::VerbatimString { text, .. } => text,
+                    _ => return Err(DbError::Query("CLUSTER INFO returned no text".into())),
+                };
+                info::cluster_to_samples(&parse_info(&text), out);
+                Ok(())
+            }),
+            (r, _) => r,
+        };
         let slowlog = len.and_then(|len| {
             slowlog::length(&len, out);
             last.map(|last| slowlog::last(&last, out))
