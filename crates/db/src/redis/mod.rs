@@ -182,9 +182,25 @@ impl Redis {
                 for a in &args[1..] {
                     cmd.arg(*a);
                 }
-                cmd.query_async::<Value>(&mut conn)
-                    .await
-                    .map_err(|e| classify(e, false))
+                match cmd.query_async::<Value>(&mut conn).await {
+                    Ok(v) => Ok(v),
+                    // An ACL without the command, or the command renamed away: the families
+                    // it gives are left out, said once; the scrape is not a failure.
+                    Err(e) if not_permitted(&e) => {
+                        crate::sanitize::warn_once(
+                            &format!("redis:denied:{}", args.join(" ")),
+                            || {
+                                format!(
+                                    "Redis refuses {} for this user ({}); its metrics are left out",
+                                    args.join(" "),
+                                    e.kind_description()
+                                )
+                            },
+                        );
+                        Ok(Value::Nil)
+                    }
+                    Err(e) => Err(classify(e, false)),
+                }
             })
         };
         // Sent together on the multiplexed connection: one round trip.
@@ -220,6 +236,7 @@ impl Redis {
                 let text = match v {
                     Value::BulkString(b) => String::from_utf8_lossy(&b).into_owned(),
                     Value::VerbatimString { text, .. } => text,
+                    Value::Nil => return Ok(()),
                     _ => return Err(DbError::Query("CLUSTER INFO returned no text".into())),
                 };
                 info::cluster_to_samples(&parse_info(&text), out);
@@ -312,6 +329,13 @@ impl Engine for Redis {
             script_rows(reply, limit).map_err(DbError::Query)
         })
     }
+}
+
+/// Whether `e` says the command is not allowed for this user or does not exist (renamed).
+fn not_permitted(e: &RedisError) -> bool {
+    e.code() == Some("NOPERM")
+        || e.detail()
+            .is_some_and(|d| d.to_ascii_lowercase().contains("unknown command"))
 }
 
 /// A failed script's message: Redis' own words (the Lua error), which name no secret.
