@@ -283,13 +283,14 @@ async fn probe_inner(run: &mut ProbeRun<'_>, stats: &mut Stats) -> Result<(), Fa
             proxy.as_ref(),
             stats,
         )
-        .await?;
+        .await
+        .inspect_err(|_| stats.no_response())?;
         jar.store(&hop.url, resp.headers());
 
         let status = resp.status();
         stats.status = status.as_u16();
         stats.version = version_number(resp.version());
-        stats.content_length = content_length(&resp);
+        stats.content_length = content_length(&resp, &hop.method);
         stats.last_modified = resp
             .headers()
             .get(header::LAST_MODIFIED)
@@ -636,6 +637,16 @@ async fn send(
 }
 
 impl Stats {
+    /// A request that got no response (Go's client returned an error, so blackbox reports an
+    /// empty response): what an earlier hop of the redirect chain answered is forgotten.
+    fn no_response(&mut self) {
+        self.status = 0;
+        self.version = 0.0;
+        self.content_length = 0;
+        self.last_modified = None;
+        self.tls_facts = None;
+    }
+
     fn tls_facts_set(&mut self, f: TlsFacts) {
         self.tls_facts = Some(f);
     }
@@ -701,13 +712,14 @@ fn version_name(v: Version) -> &'static str {
     }
 }
 
-/// Go's `resp.ContentLength`: 0 for a status that has no body (1xx, 204, 304), else the
-/// header's value, or -1 when the length is not known upfront.
-fn content_length<B>(resp: &http::Response<B>) -> i64 {
+/// Go's `resp.ContentLength`: for HEAD the header's value; otherwise 0 for a status that has
+/// no body (1xx, 204, 304), else the header's value; -1 when the length is not known upfront.
+fn content_length<B>(resp: &http::Response<B>, method: &Method) -> i64 {
     let status = resp.status();
-    if status.is_informational()
-        || status == StatusCode::NO_CONTENT
-        || status == StatusCode::NOT_MODIFIED
+    if *method != Method::HEAD
+        && (status.is_informational()
+            || status == StatusCode::NO_CONTENT
+            || status == StatusCode::NOT_MODIFIED)
     {
         return 0;
     }
@@ -745,6 +757,11 @@ async fn read_body(
             Some(Ok(frame)) => {
                 if let Ok(data) = frame.into_data() {
                     raw.extend_from_slice(&data);
+                    // Counted as it arrives: a body cut short by the deadline reports what
+                    // was read, as blackbox's byte counter does.
+                    if !decompress {
+                        stats.body_len = raw.len() as u64;
+                    }
                     // Without decompression the limit applies to what is read; with it, the
                     // compressed size bounds memory and the limit is checked after inflating.
                     if let Some(l) = limit {

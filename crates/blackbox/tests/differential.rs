@@ -136,7 +136,9 @@ impl Drop for Process {
 }
 
 async fn spawn(name: &'static str, binary: &str, config: &std::path::Path) -> Process {
+    let log_path = config.with_extension(format!("{}.log", name.replace(' ', "_")));
     for _attempt in 0..5 {
+        let log = std::fs::File::create(&log_path).unwrap();
         let port = closed_port().await;
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         let child = Command::new(binary)
@@ -144,7 +146,7 @@ async fn spawn(name: &'static str, binary: &str, config: &std::path::Path) -> Pr
             .arg(format!("--web.listen-address={addr}"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .unwrap_or_else(|e| panic!("starting {binary}: {e}"));
         let mut process = Process { child, addr, name };
@@ -158,7 +160,13 @@ async fn spawn(name: &'static str, binary: &str, config: &std::path::Path) -> Pr
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
-    panic!("{name} ({binary}) did not start with {}", config.display());
+    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+    let tail: Vec<&str> = log.lines().rev().take(5).collect();
+    panic!(
+        "{name} ({binary}) did not start with {}:\n{}",
+        config.display(),
+        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+    );
 }
 
 async fn probe(p: &Process, module: &str, target: &str) -> (u16, String) {
@@ -736,6 +744,44 @@ fn scenarios(t: &Targets) -> Scenarios {
         "https_server_name",
         &format!("prober: http\nhttp:\n  {ip4}\n  tls_config:\n    ca_file: {ca}\n    server_name: localhost"),
         format!("https://{}/", t.https_ca),
+    );
+
+    // --- more edges
+    s.add("http_304", &plain, format!("{http}/status/304"));
+    s.add(
+        "http_head_204",
+        &format!("prober: http\nhttp:\n  {ip4}\n  method: HEAD"),
+        format!("{http}/no-content"),
+    );
+    s.add(
+        "https_redirect_to_http",
+        &format!("prober: http\nhttp:\n  {ip4}\n  tls_config:\n    ca_file: {ca}"),
+        format!("https://{}/goto?{http}/", t.https_ca),
+    );
+    s.add(
+        "http_redirect_to_closed_port",
+        &plain,
+        format!("{http}/goto?http://127.0.0.1:{}/", t.closed),
+    );
+    s.add(
+        "http_stalled_body_timeout",
+        &format!("prober: http\ntimeout: 1s\nhttp:\n  {ip4}"),
+        format!("{http}/stall"),
+    );
+    s.add(
+        "http_url_credentials",
+        &plain,
+        format!("http://user:pass@{}/auth", t.http),
+    );
+    s.add(
+        "http_gzip_size_limit",
+        &format!("prober: http\nhttp:\n  {ip4}\n  compression: gzip\n  body_size_limit: 100B\n  headers:\n    Accept-Encoding: gzip"),
+        format!("{http}/gzip"),
+    );
+    s.add(
+        "tcp_tls_against_plain",
+        &format!("prober: tcp\ntcp:\n  {ip4}\n  tls: true\n  tls_config:\n    insecure_skip_verify: true"),
+        t.line.to_string(),
     );
 
     // --- name resolution with and without fallback

@@ -531,6 +531,22 @@ async fn route(req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
                 .body(full(cut))
                 .unwrap()
         }
+        "/stall" => {
+            // Five bytes at once, then nothing until long after any probe's deadline.
+            let stream = futures_util::stream::unfold(0u32, |i| async move {
+                match i {
+                    0 => Some((
+                        Ok::<_, Infallible>(Frame::data(Bytes::from_static(b"stall"))),
+                        1,
+                    )),
+                    _ => {
+                        tokio::time::sleep(Duration::from_secs(600)).await;
+                        None
+                    }
+                }
+            });
+            Response::new(StreamBody::new(stream).boxed())
+        }
         "/drip" => {
             // A byte every 100 ms, for a minute: a body that never finishes in time.
             let stream = futures_util::stream::unfold(0u32, |i| async move {
