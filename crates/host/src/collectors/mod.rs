@@ -2,6 +2,7 @@
 
 pub mod arp;
 pub mod bonding;
+pub mod btrfs;
 pub(crate) mod class_dir;
 pub mod conntrack;
 pub mod cpu;
@@ -108,6 +109,7 @@ pub const ALL: &[CollectorDef] = &[
     infiniband::DEF,
     fibrechannel::DEF,
     tapestats::DEF,
+    btrfs::DEF,
     // Last: on its first encounter a hung network mount costs up to the mount timeout, and
     // blocking collectors run one after another, so nothing else waits behind it.
     filesystem::DEF,
