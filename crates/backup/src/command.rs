@@ -9,7 +9,9 @@ use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::mpsc;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
+use watchkeeper_core::config::Secret;
 
 /// What to run.
 #[derive(Debug, Default)]
@@ -24,9 +26,10 @@ pub struct Spec {
     pub timeout: Duration,
     /// At most this many bytes of standard output are kept (the rest is read and dropped).
     pub stdout_limit: usize,
-    /// A file descriptor the child inherits (it must not be close-on-exec), e.g. the read end of
-    /// a pipe carrying a passphrase. Closed in this process once the child started.
-    pub inherit_fd: Option<OwnedFd>,
+    /// A secret handed to the child over a pipe: the variable named here is set to the number
+    /// of the pipe's read end (as `BORG_PASSPHRASE_FD` wants). The pipe exists only while this
+    /// one child is spawned, under a lock every spawn here takes, so no other child inherits it.
+    pub pass_secret: Option<(OsString, Secret)>,
     /// Working directory.
     pub cwd: Option<PathBuf>,
 }
@@ -82,6 +85,15 @@ pub enum CommandError {
         /// The timeout.
         after: Duration,
     },
+    /// The pipe for its secret could not be made.
+    #[error("cannot pass the secret to {program}: {source}")]
+    SecretPipe {
+        /// The program.
+        program: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
     /// Waiting for it failed.
     #[error("waiting for {program}: {source}")]
     Wait {
@@ -94,6 +106,9 @@ pub enum CommandError {
 }
 
 const STDERR_KEEP: usize = 8 * 1024;
+
+/// Held while a child is spawned (see [`Spec::pass_secret`]).
+static SPAWN: Mutex<()> = Mutex::new(());
 
 fn reader<R: Read + Send + 'static>(
     mut r: R,
@@ -149,8 +164,26 @@ pub fn run(spec: Spec) -> Result<Finished, CommandError> {
         cmd.current_dir(dir);
     }
     let started = Instant::now();
-    let spawned = cmd.spawn();
-    drop(spec.inherit_fd);
+    let spawned = {
+        // Children spawned meanwhile by other threads would inherit the secret's pipe.
+        let _one_at_a_time = SPAWN.lock().unwrap_or_else(|p| p.into_inner());
+        let read_end = match &spec.pass_secret {
+            Some((var, secret)) => {
+                let (fd, n) = secret_pipe(secret.expose().as_bytes()).map_err(|source| {
+                    CommandError::SecretPipe {
+                        program: program.clone(),
+                        source,
+                    }
+                })?;
+                cmd.env(var, n.to_string());
+                Some(fd)
+            }
+            None => None,
+        };
+        let r = cmd.spawn();
+        drop(read_end);
+        r
+    };
     let mut child = spawned.map_err(|source| CommandError::Spawn {
         program: program.clone(),
         source,
@@ -212,8 +245,8 @@ pub fn exit_code(status: &ExitStatus) -> i32 {
 }
 
 /// A pipe whose read end a child inherits, carrying `secret` (at most one pipe buffer, 64 KiB).
-/// Returns the read end (not close-on-exec, for [`Spec::inherit_fd`]) and its number.
-pub fn secret_pipe(secret: &[u8]) -> std::io::Result<(OwnedFd, i32)> {
+/// Returns the read end (not close-on-exec) and its number.
+fn secret_pipe(secret: &[u8]) -> std::io::Result<(OwnedFd, i32)> {
     use std::os::fd::AsRawFd;
     let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
     let mut w = std::fs::File::from(write);
@@ -274,10 +307,15 @@ mod tests {
 
     #[test]
     fn a_secret_pipe_reaches_the_child() {
-        let (fd, n) = secret_pipe(b"s3cret").unwrap();
-        let mut s = spec(&["sh", "-c", &format!("cat <&{n}")], 5000);
-        s.inherit_fd = Some(fd);
+        let fds = || {
+            let f = run(spec(&["sh", "-c", "ls /proc/self/fd | wc -l"], 5000)).unwrap();
+            String::from_utf8_lossy(&f.stdout).trim().to_string()
+        };
+        let before = fds();
+        let mut s = spec(&["sh", "-c", "cat <&$SECRET_FD"], 5000);
+        s.pass_secret = Some(("SECRET_FD".into(), Secret::new("s3cret")));
         let f = run(s).unwrap();
         assert_eq!(f.stdout, b"s3cret");
+        assert_eq!(fds(), before, "the next child inherits no secret pipe");
     }
 }

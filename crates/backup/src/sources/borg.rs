@@ -83,15 +83,12 @@ impl Borg {
 
     fn run(&self, args: &[&str]) -> Result<Vec<u8>, Failure> {
         let mut env = self.base_env();
-        let mut inherit_fd = None;
+        let mut pass_secret = None;
         if let Some(f) = &self.config.passphrase_file {
             let secret = Secret::from_file(f).map_err(|e| {
                 Failure::new(Reason::Io, format!("passphrase_file {}: {e}", f.display()))
             })?;
-            let (fd, n) = command::secret_pipe(secret.expose().as_bytes())
-                .map_err(|e| Failure::new(Reason::Io, format!("passphrase pipe: {e}")))?;
-            env.push(("BORG_PASSPHRASE_FD".into(), n.to_string().into()));
-            inherit_fd = Some(fd);
+            pass_secret = Some(("BORG_PASSPHRASE_FD".into(), secret));
         }
         if let Some(c) = &self.config.passcommand {
             env.push(("BORG_PASSCOMMAND".into(), c.into()));
@@ -113,7 +110,7 @@ impl Borg {
             .to_vec(),
             timeout: self.timeout,
             stdout_limit: 256 << 20,
-            inherit_fd,
+            pass_secret,
             ..Spec::default()
         })
         .map_err(|e| Failure::command(&e))?;

@@ -85,7 +85,7 @@ impl Failure {
         let reason = match e {
             CommandError::Timeout { .. } => Reason::Timeout,
             CommandError::Spawn { .. } => Reason::Spawn,
-            CommandError::Wait { .. } => Reason::Io,
+            CommandError::Wait { .. } | CommandError::SecretPipe { .. } => Reason::Io,
         };
         Self::new(reason, e.to_string())
     }
