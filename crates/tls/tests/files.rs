@@ -6,6 +6,7 @@ mod common;
 
 use common::*;
 use std::os::unix::fs::symlink;
+use std::process::Command;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn files_report_every_certificate_and_every_failure() {
@@ -62,6 +63,15 @@ async fn files_report_every_certificate_and_every_failure() {
         .collect();
     std::fs::write(d.join("certs/binary.pem"), binary).unwrap();
     symlink(d.join("certs"), d.join("certs/sub/loop")).unwrap();
+    // A FIFO must not hang the scan; a huge (sparse) file is not read.
+    let fifo = Command::new("mkfifo")
+        .arg(d.join("certs/pipe.pem"))
+        .status()
+        .is_ok_and(|s| s.success());
+    std::fs::File::create(d.join("certs/huge.pem"))
+        .unwrap()
+        .set_len(17 * 1024 * 1024)
+        .unwrap();
     // A kubeconfig with a cluster CA and a client certificate.
     let client = pki.leaf(Spec {
         cn: "admin",
@@ -277,6 +287,7 @@ async fn files_report_every_certificate_and_every_failure() {
         ("certs/truncated.pem", "pem_invalid"),
         ("certs/binary.pem", "unknown_format"),
         ("certs/sub/loop", "symlink_loop"),
+        ("certs/huge.pem", "too_large"),
     ] {
         let s = src(path);
         assert_eq!(m.must("x509_source_up", &[("source", &s)]), 0.0, "{path}");
@@ -359,12 +370,16 @@ async fn files_report_every_certificate_and_every_failure() {
         );
         assert_eq!(m.must("x509_cert_key_bits", &[("filepath", &sha1)]), 2048.0);
     }
+    assert!(fifo, "mkfifo");
+    assert!(m
+        .get("x509_source_up", &[("source", &src("certs/pipe.pem"))])
+        .is_none());
     assert_eq!(
         m.must(
             "x509_files_matched",
             &[("pattern", &format!("{d_s}/certs/**/*.pem"))]
         ),
-        5.0
+        6.0
     );
 
     // The second scrape is served from the parse cache; a changed file is parsed again.
