@@ -175,10 +175,14 @@ suite_contract() { "$PY" scripts/lib/check_suite.py "$ROOT" target/debug; }
 
 dashboards() { "$PY" scripts/lib/check_dashboards.py "$ROOT"; }
 helm_chart() { "$PY" scripts/lib/check_helm.py "$ROOT"; }
+dockerfile() { "$PY" scripts/lib/check_docker.py "$ROOT"; }
+# Packages the debug binaries the test run built, installs them, runs each as its unit's
+# ExecStart says, purges them and checks nothing is left behind.
+debian_packages() { scripts/lib/check_packages.sh "$ROOT"; }
 
 yaml_lint() {
     .venv/bin/yamllint -s -c scripts/lib/yamllint.yml alert-rules deploy/alertmanager deploy/examples \
-        deploy/helm/watchkeeper/values.yaml deploy/helm/watchkeeper/Chart.yaml
+        deploy/helm/watchkeeper/values.yaml deploy/helm/watchkeeper/Chart.yaml deploy/helm/watchkeeper/examples
 }
 
 # Unit files: syntax (any complaint fails), then systemd's own exposure
@@ -212,6 +216,7 @@ systemd_units() {
 shell_scripts() {
     local rc=0 f others=()
     shellcheck -x scripts/test.sh scripts/run.sh scripts/install-test-deps.sh .ci/run || rc=1
+    shellcheck -x scripts/lib/check_packages.sh || rc=1
     for f in scripts/*.sh; do
         case "$f" in scripts/test.sh|scripts/run.sh|scripts/install-test-deps.sh) ;; *) others+=("$f") ;; esac
     done
@@ -234,6 +239,7 @@ step "alertmanager config and routing" alertmanager_config
 step "blackbox.yml accepted by blackbox_exporter" blackbox_reference
 step "dashboards" dashboards
 step "helm chart lint and render" helm_chart
+step "Dockerfile: hadolint and structure" dockerfile
 step "yamllint" yaml_lint
 step "systemd units" systemd_units
 step "shellcheck" shell_scripts
@@ -241,6 +247,7 @@ if [ "$RUN_CARGO" = 1 ]; then
     step "cargo clippy -D warnings" cargo_clippy
     step "cargo tests" cargo_tests
     step "example configs accepted by our exporters" example_configs_ours
+    step "Debian packages: dpkg -i, run as ExecStart, purge" debian_packages
     step "suite contract: Prometheus + rules + our exporters" suite_contract
 fi
 
