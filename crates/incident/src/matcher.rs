@@ -56,6 +56,28 @@ impl MatchValue {
         })
     }
 
+    /// The values this matcher accepts when they can be listed: `critical` for `critical`,
+    /// `critical`, `page` for `=~critical|page`; empty for anything else.
+    pub fn literal_values(&self) -> Vec<String> {
+        match &self.op {
+            Op::Equal(v) if !v.is_empty() => vec![v.clone()],
+            Op::Regex(_) => {
+                let p = self.written.trim_start_matches("=~");
+                let literal = |a: &str| {
+                    !a.is_empty()
+                        && a.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                };
+                if p.split('|').all(literal) {
+                    p.split('|').map(str::to_string).collect()
+                } else {
+                    Vec::new()
+                }
+            }
+            _ => Vec::new(),
+        }
+    }
+
     /// Whether `value` (empty for a missing label) matches.
     pub fn matches(&self, value: &str) -> bool {
         match &self.op {
@@ -153,6 +175,13 @@ mod tests {
         all.insert("env".to_string(), m("prod"));
         assert!(!all_match(&all, &l), "a missing label reads as empty");
         assert!(MatchValue::parse("=~(").is_err());
+        assert_eq!(m("critical").literal_values(), vec!["critical"]);
+        assert_eq!(
+            m("=~critical|page").literal_values(),
+            vec!["critical", "page"]
+        );
+        assert!(m("=~crit.*").literal_values().is_empty());
+        assert!(m("!=info").literal_values().is_empty());
     }
 
     #[test]

@@ -78,10 +78,22 @@ pub struct Tracker {
 impl Tracker {
     /// A tracker for alerts matching `matchers`, watching for the `watchdog` alertname.
     pub fn new(matchers: BTreeMap<String, MatchValue>, watchdog: String) -> Self {
-        Self {
+        let mut t = Self {
             matchers,
             watchdog,
             ..Self::default()
+        };
+        t.seed_severities();
+        t
+    }
+
+    /// Creates the (zero) counters of every severity the matchers name, so each series exists
+    /// before its first incident and `increase()` sees that first one too.
+    fn seed_severities(&mut self) {
+        if let Some(m) = self.matchers.get("severity") {
+            for s in m.literal_values() {
+                self.stats.by_severity.entry(s).or_default();
+            }
         }
     }
 
@@ -120,6 +132,7 @@ impl Tracker {
     pub fn reconfigure(&mut self, matchers: BTreeMap<String, MatchValue>, watchdog: String) {
         self.matchers = matchers;
         self.watchdog = watchdog;
+        self.seed_severities();
     }
 
     /// The open incidents (suppressed ones included).
