@@ -1,6 +1,7 @@
-//! STARTTLS against real database servers: a throwaway PostgreSQL cluster with TLS (initdb on a
-//! free port, our certificate), and the development machine's MariaDB, which has TLS disabled
-//! (so the exporter must read its handshake packet and report that TLS is not offered).
+//! STARTTLS against real database servers: throwaway PostgreSQL and MariaDB servers with TLS
+//! (initdb / mariadb-install-db on a free port, our certificate), and the development machine's
+//! MariaDB, which has TLS disabled (so the exporter must read its handshake packet and report
+//! that TLS is not offered).
 
 mod common;
 
@@ -209,4 +210,125 @@ async fn postgres_starttls_and_mysql_without_tls() {
         );
     }
     drop(pg);
+}
+
+/// A MariaDB server of our own with TLS, stopped on drop.
+struct ThrowawayMariadb {
+    dir: tempfile::TempDir,
+    child: std::process::Child,
+    port: u16,
+}
+
+impl ThrowawayMariadb {
+    fn start(chain_pem: &str, key_pem: &str) -> ThrowawayMariadb {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(d.join("c.pem"), chain_pem).unwrap();
+        std::fs::write(d.join("k.pem"), key_pem).unwrap();
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let root = rustix::process::geteuid().is_root();
+        if root {
+            let ok = Command::new("chown")
+                .args(["-R", "mysql:mysql"])
+                .arg(d)
+                .status()
+                .unwrap();
+            assert!(ok.success());
+        }
+        let user: &[&str] = if root { &["--user=mysql"] } else { &[] };
+        let st = Command::new("mariadb-install-db")
+            .arg("--no-defaults")
+            .args(user)
+            .arg(format!("--datadir={}", d.join("data").display()))
+            .arg("--skip-test-db")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("mariadb-install-db");
+        assert!(st.success(), "mariadb-install-db failed");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("/usr/sbin/mariadbd")
+            .arg("--no-defaults")
+            .args(user)
+            .arg(format!("--datadir={}", d.join("data").display()))
+            .arg(format!("--port={port}"))
+            .arg("--bind-address=127.0.0.1")
+            .arg(format!("--socket={}", d.join("s.sock").display()))
+            .arg(format!("--pid-file={}", d.join("p.pid").display()))
+            .arg(format!("--ssl-cert={}", d.join("c.pem").display()))
+            .arg(format!("--ssl-key={}", d.join("k.pem").display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("mariadbd");
+        let m = ThrowawayMariadb { dir, child, port };
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return m;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("mariadbd did not start");
+    }
+}
+
+impl Drop for ThrowawayMariadb {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_with_tls() {
+    if !std::path::Path::new("/usr/sbin/mariadbd").exists() {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("mariadbd is required in CI");
+        }
+        eprintln!("NOTICE: /usr/sbin/mariadbd missing; test not run");
+        return;
+    }
+    let pki = Pki::new();
+    let leaf = pki.leaf(Spec {
+        cn: "mariadb.test",
+        sans: &["mariadb.test"],
+        not_after: (2033, 11, 12),
+        serial: 88,
+        ..Default::default()
+    });
+    let db = ThrowawayMariadb::start(
+        &format!("{}{}", leaf.pem(), pki.intermediate.pem()),
+        &leaf.key.serialize_pem(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root.pem");
+    std::fs::write(&root, pki.root.pem()).unwrap();
+    let t = format!("127.0.0.1:{}", db.port);
+    let exporter = Exporter::start(
+        dir.path(),
+        &format!(
+            "endpoints:\n  - target: {t}\n    starttls: mysql\n    server_name: mariadb.test\n    ca_file: {}\n",
+            root.display()
+        ),
+    );
+    let m = exporter.scrape().await;
+    assert_eq!(
+        m.must("ssl_probe_success", &[("target", &t)]),
+        1.0,
+        "{}\n{}",
+        m.0,
+        exporter.logs()
+    );
+    assert_eq!(
+        m.must(
+            "ssl_cert_not_after",
+            &[("target", &t), ("cn", "mariadb.test"), ("serial_no", "88")]
+        ),
+        ymd(2033, 11, 12) as f64
+    );
 }
