@@ -147,6 +147,10 @@ struct Flags {
     )]
     tapestats_ignored: String,
 
+    /// Expose bcache's expensive priority stats.
+    #[arg(long = "collector.bcache.priorityStats")]
+    bcache_priority_stats: bool,
+
     /// Disable every collector not explicitly enabled with --collector.<name>.
     #[arg(long = "collector.disable-defaults")]
     disable_defaults: bool,
@@ -415,6 +419,7 @@ where
             &flags.powersupply_ignored,
         )?),
         rapl_zone_label: flags.rapl_zone_label,
+        bcache_priority_stats: flags.bcache_priority_stats,
         tapestats_ignored: Some(compile(
             "collector.tapestats.ignored-devices",
             &flags.tapestats_ignored,

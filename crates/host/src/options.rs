@@ -70,6 +70,8 @@ pub struct HostOptions {
     pub ipvs_backend_labels: Vec<String>,
     /// Tape devices left out (`--collector.tapestats.ignored-devices`, default none).
     pub tapestats_ignored: Option<Regex>,
+    /// Also read bcache's `priority_stats` (`--collector.bcache.priorityStats`).
+    pub bcache_priority_stats: bool,
 }
 
 impl Default for HostOptions {
@@ -89,6 +91,7 @@ impl Default for HostOptions {
                 .map(|l| l.to_string())
                 .collect(),
             tapestats_ignored: None,
+            bcache_priority_stats: false,
         }
     }
 }

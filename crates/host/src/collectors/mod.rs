@@ -1,6 +1,7 @@
 //! The host collectors, one file each, and the list the binary registers them from.
 
 pub mod arp;
+pub mod bcache;
 pub mod bonding;
 pub mod btrfs;
 pub(crate) mod class_dir;
@@ -110,6 +111,7 @@ pub const ALL: &[CollectorDef] = &[
     fibrechannel::DEF,
     tapestats::DEF,
     btrfs::DEF,
+    bcache::DEF,
     // Last: on its first encounter a hung network mount costs up to the mount timeout, and
     // blocking collectors run one after another, so nothing else waits behind it.
     filesystem::DEF,
