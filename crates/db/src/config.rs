@@ -7,7 +7,8 @@
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use watchkeeper_core::config::{parse_yaml, ConfigError, PromDuration, Secret};
+use watchkeeper_core::config::position::{error_at, key_path, parse_validated, KeyPath};
+use watchkeeper_core::config::{ConfigError, PromDuration, Secret};
 use watchkeeper_core::tls_client::TlsClientOptions;
 
 /// The whole configuration file.
@@ -206,13 +207,6 @@ impl PartialEq for Resolved {
     }
 }
 
-/// Where a semantic error points: a path of keys and list indexes from the document root.
-pub(crate) type KeyPath = Vec<String>;
-
-fn key_path(parts: &[&dyn std::fmt::Display]) -> KeyPath {
-    parts.iter().map(|p| p.to_string()).collect()
-}
-
 impl Config {
     /// Loads and validates the file at `path`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -225,11 +219,7 @@ impl Config {
 
     /// Parses and validates `text`; `path` is only used in messages.
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        let config: Config = parse_yaml(text, path)?;
-        config
-            .validate()
-            .map_err(|(at, message)| crate::yaml_position::error(text, path, &at, message))?;
-        Ok(config)
+        parse_validated(text, path, Config::validate)
     }
 
     /// Semantic checks serde cannot express; the error names the offending key.
@@ -403,7 +393,7 @@ impl Config {
             .enumerate()
             .map(|(i, t)| {
                 resolve_target(i, t, path)
-                    .map_err(|(at, message)| crate::yaml_position::error(&text, path, &at, message))
+                    .map_err(|(at, message)| error_at(&text, path, &at, message))
             })
             .collect()
     }

@@ -15,7 +15,6 @@ pub mod postgres;
 pub mod redis;
 pub mod sanitize;
 pub mod target;
-mod yaml_position;
 
 /// Who this exporter is (`watchkeeper_db_` self metrics, port 10154).
 pub const SPEC: watchkeeper_core::exporter::ExporterSpec =
