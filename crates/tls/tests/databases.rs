@@ -214,7 +214,8 @@ async fn postgres_starttls_and_mysql_without_tls() {
 
 /// A MariaDB server of our own with TLS, stopped on drop.
 struct ThrowawayMariadb {
-    dir: tempfile::TempDir,
+    /// Removed (with the data directory) when the server is dropped.
+    _dir: tempfile::TempDir,
     child: std::process::Child,
     port: u16,
 }
@@ -266,7 +267,11 @@ impl ThrowawayMariadb {
             .stderr(Stdio::null())
             .spawn()
             .expect("mariadbd");
-        let m = ThrowawayMariadb { dir, child, port };
+        let m = ThrowawayMariadb {
+            _dir: dir,
+            child,
+            port,
+        };
         for _ in 0..200 {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
                 return m;
