@@ -2,6 +2,7 @@
 //! `tls_config` model and cached, since loading the system roots per probe would dominate a
 //! probe's cost), the timed handshake, and the `probe_ssl_*` / `probe_tls_*` metrics.
 
+mod chain;
 mod dn;
 
 use crate::failure::{self, Failure, FailureReason};
@@ -80,6 +81,9 @@ pub struct TlsFacts {
     pub chain: Vec<CertificateInfo>,
     /// Whether the chain was verified during the handshake.
     pub verified: bool,
+    /// The verified chain's earliest expiry (Unix seconds), root included when it comes from
+    /// `ca_file`; `None` when not verified.
+    pub verified_chain_expiry: Option<i64>,
     /// The leaf's subject as Go prints it (`probe_ssl_last_chain_info{subject}`).
     pub leaf_subject: String,
     /// The leaf's issuer as Go prints it.
@@ -108,11 +112,12 @@ where
         .await
         .map_err(|e| failure::from_tls_error(&e))?;
     let took = started.elapsed();
-    let facts = facts(stream.get_ref().1, !opts.insecure_skip_verify);
+    let facts = facts(stream.get_ref().1, opts);
     Ok((stream, facts, took))
 }
 
-fn facts(conn: &rustls::ClientConnection, verified: bool) -> TlsFacts {
+fn facts(conn: &rustls::ClientConnection, opts: &TlsClientOptions) -> TlsFacts {
+    let verified = !opts.insecure_skip_verify;
     let version = match conn.protocol_version() {
         Some(rustls::ProtocolVersion::TLSv1_3) => "TLS 1.3",
         Some(rustls::ProtocolVersion::TLSv1_2) => "TLS 1.2",
@@ -134,11 +139,25 @@ fn facts(conn: &rustls::ClientConnection, verified: bool) -> TlsFacts {
         .and_then(|der| X509Certificate::from_der(der).ok())
         .map(|(_, leaf)| (dn::go_name(leaf.subject()), dn::go_name(leaf.issuer())))
         .unwrap_or_default();
+    let verified_chain_expiry = verified
+        .then(|| {
+            // The roots the chain was verified against, when they come from a file; the file
+            // was readable a moment ago for the handshake, and if not, the presented chain
+            // stands in.
+            let roots = opts
+                .ca_file
+                .as_deref()
+                .and_then(|p| watchkeeper_core::certificate::load_pem_file(p).ok())
+                .unwrap_or_default();
+            chain::earliest_expiry(presented, &roots)
+        })
+        .flatten();
     TlsFacts {
         version,
         cipher,
         chain,
         verified,
+        verified_chain_expiry,
         leaf_subject,
         leaf_issuer,
         alpn: conn.alpn_protocol().map(<[u8]>::to_vec),
@@ -173,13 +192,10 @@ pub fn emit(metrics: &mut MetricSet, facts: &TlsFacts, chain_expiry: bool) {
         );
     }
     if chain_expiry {
-        // rustls does not expose the verified chain; the presented chain is what was verified
-        // (plus a root whose expiry the server cannot change), so its earliest expiry stands
-        // in. Without verification blackbox has no verified chain and reports Go's zero time.
-        let last_chain = match earliest {
-            Some(t) if facts.verified => t as f64,
-            _ => GO_ZERO_TIME,
-        };
+        // Without verification blackbox has no verified chain and reports Go's zero time.
+        let last_chain = facts
+            .verified_chain_expiry
+            .map_or(GO_ZERO_TIME, |t| t as f64);
         metrics.gauge(
             "probe_ssl_last_chain_expiry_timestamp_seconds",
             "Returns last SSL chain expiry in timestamp",

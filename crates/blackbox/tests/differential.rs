@@ -386,6 +386,35 @@ fn self_signed() -> ServerCert {
     }
 }
 
+/// A CA that expires (2031) before the leaf it signs (2040), written to `dir/short-ca.pem`:
+/// the verified chain's earliest expiry is then the root's, which the server never presents.
+fn short_lived_ca(dir: &std::path::Path) -> (ServerCert, String) {
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca.distinguished_name.push(DnType::CommonName, "Short CA");
+    ca.not_before = rcgen::date_time_ymd(2024, 1, 1);
+    ca.not_after = rcgen::date_time_ymd(2031, 1, 1);
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let mut leaf = CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
+    leaf.distinguished_name
+        .push(DnType::CommonName, "long leaf");
+    leaf.not_before = rcgen::date_time_ymd(2024, 1, 1);
+    leaf.not_after = rcgen::date_time_ymd(2040, 1, 1);
+    let issuer = rcgen::Issuer::from_params(&ca, &ca_key);
+    let cert = leaf.signed_by(&key, &issuer).unwrap();
+    let path = write(dir, "short-ca.pem", &ca_cert.pem());
+    (
+        ServerCert {
+            chain_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+            not_after: leaf.not_after.unix_timestamp(),
+        },
+        path.display().to_string(),
+    )
+}
+
 /// Where the targets listen.
 struct Targets {
     http: SocketAddr,
@@ -394,6 +423,8 @@ struct Targets {
     https_chain: SocketAddr,
     https_self: SocketAddr,
     https_expired: SocketAddr,
+    https_short_ca: SocketAddr,
+    short_ca: String,
     line: SocketAddr,
     line_tls: SocketAddr,
     line_tls_self: SocketAddr,
@@ -413,7 +444,10 @@ async fn start_targets() -> Targets {
     let leaf = pki.leaf(&["127.0.0.1", "localhost"], false);
     let selfsigned = self_signed();
     let ca = pki.ca_file().display().to_string();
+    let (short_leaf, short_ca) = short_lived_ca(pki.dir.path());
     Targets {
+        https_short_ca: start_https(&short_leaf).await,
+        short_ca,
         http: start_http().await,
         http10: start_http10().await,
         https_ca: start_https(&leaf).await,
@@ -731,6 +765,14 @@ fn scenarios(t: &Targets) -> Scenarios {
         format!("https://{}/", t.https_ca),
     );
     s.add(
+        "https_root_expires_first",
+        &format!(
+            "prober: http\nhttp:\n  {ip4}\n  tls_config:\n    ca_file: {}",
+            t.short_ca
+        ),
+        format!("https://{}/", t.https_short_ca),
+    );
+    s.add(
         "https_expired",
         &format!("prober: http\nhttp:\n  {ip4}\n  tls_config:\n    ca_file: {ca}"),
         format!("https://{}/", t.https_expired),
@@ -777,6 +819,16 @@ fn scenarios(t: &Targets) -> Scenarios {
         "http_gzip_size_limit",
         &format!("prober: http\nhttp:\n  {ip4}\n  compression: gzip\n  body_size_limit: 100B\n  headers:\n    Accept-Encoding: gzip"),
         format!("{http}/gzip"),
+    );
+    s.add(
+        "tcp_tls_expect_never_seen",
+        &format!("prober: tcp\ntimeout: 1s\ntcp:\n  {ip4}\n  tls: true\n  tls_config:\n    ca_file: {ca}\n  query_response:\n    - expect: '^NEVER'"),
+        t.line_tls.to_string(),
+    );
+    s.add(
+        "tcp_starttls_untrusted",
+        &format!("prober: tcp\ntcp:\n  {ip4}\n  query_response:\n    - expect: '^READY'\n    - send: STARTTLS\n    - expect: '^OK starttls'\n    - starttls: true"),
+        t.line_starttls.to_string(),
     );
     s.add(
         "tcp_tls_against_plain",
