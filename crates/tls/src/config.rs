@@ -43,7 +43,7 @@ pub struct FileSource {
 #[serde(deny_unknown_fields)]
 struct FileSourceMap {
     path: GlobPattern,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "readable_file")]
     password_file: Option<PathBuf>,
 }
 
@@ -94,6 +94,22 @@ impl<'de> Deserialize<'de> for FileSource {
             }
         }
         d.deserialize_any(V)
+    }
+}
+
+/// A path that must name a readable file when the configuration is loaded, so a wrong path is
+/// reported with its line and column (the file's content is checked later, by its user).
+fn readable_file<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PathBuf>, D::Error> {
+    let Some(p) = Option::<PathBuf>::deserialize(d)? else {
+        return Ok(None);
+    };
+    match std::fs::File::open(&p) {
+        Ok(f) if f.metadata().is_ok_and(|m| m.is_file()) => Ok(Some(p)),
+        Ok(_) => Err(de::Error::custom(format!(
+            "{}: not a regular file",
+            p.display()
+        ))),
+        Err(e) => Err(de::Error::custom(format!("{}: {e}", p.display()))),
     }
 }
 
@@ -205,13 +221,25 @@ pub struct Module {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_name: Option<String>,
     /// CA bundle (PEM) to verify against instead of the system roots.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "readable_file"
+    )]
     pub ca_file: Option<PathBuf>,
     /// Client certificate (PEM) for servers that require one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "readable_file"
+    )]
     pub cert_file: Option<PathBuf>,
     /// Client key (PEM), with `cert_file`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "readable_file"
+    )]
     pub key_file: Option<PathBuf>,
     /// Protocol to upgrade with before the handshake.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -237,11 +265,11 @@ struct EndpointMap {
     target: HostPort,
     #[serde(default)]
     server_name: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "readable_file")]
     ca_file: Option<PathBuf>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "readable_file")]
     cert_file: Option<PathBuf>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "readable_file")]
     key_file: Option<PathBuf>,
     #[serde(default)]
     starttls: Option<Starttls>,
@@ -402,13 +430,13 @@ mod tests {
     #[test]
     fn issue_example_parses() {
         let c = parse(
-            "files:\n  - /etc/ssl/private/*.pem\n  - /etc/kubernetes/**/*.crt\n  - path: /etc/x.p12\n    password_file: /etc/x.pass\nendpoints:\n  - 127.0.0.1:8443\n  - target: mail.example.com:25\n    starttls: smtp\n    server_name: mail.example.com\n    ca_file: /etc/ssl/internal-ca.pem\n  - '[::1]:443'\n",
+            "files:\n  - /etc/ssl/private/*.pem\n  - /etc/kubernetes/**/*.crt\n  - path: /etc/x.p12\n    password_file: /etc/passwd\nendpoints:\n  - 127.0.0.1:8443\n  - target: mail.example.com:25\n    starttls: smtp\n    server_name: mail.example.com\n    ca_file: /etc/passwd\n  - '[::1]:443'\n",
         )
         .unwrap();
         assert_eq!(c.files.len(), 3);
         assert_eq!(
             c.files[2].password_file.as_deref(),
-            Some(Path::new("/etc/x.pass"))
+            Some(Path::new("/etc/passwd"))
         );
         assert_eq!(c.endpoints[0].target.to_string(), "127.0.0.1:8443");
         assert_eq!(c.endpoints[1].module.starttls, Some(Starttls::Smtp));
@@ -454,6 +482,21 @@ mod tests {
                 "endpoints:\n  - 'a:70000'\n",
                 "tls.yml:2:",
                 "expected host:port",
+            ),
+            (
+                "endpoints:\n  - target: a:1\n    ca_file: /nonexistent/ca.pem\n",
+                "tls.yml:3:",
+                "/nonexistent/ca.pem: No such file",
+            ),
+            (
+                "modules:\n  m:\n    key_file: /etc\n",
+                "tls.yml:3:",
+                "/etc: not a regular file",
+            ),
+            (
+                "files:\n  - path: /x.p12\n    password_file: /nonexistent/pw\n",
+                "tls.yml:3:",
+                "/nonexistent/pw",
             ),
         ];
         for (text, at, what) in cases {

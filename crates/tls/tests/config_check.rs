@@ -67,11 +67,15 @@ fn each_mistake_names_its_place() {
         ),
         (
             "endpoints:\n  - target: a.test:25\n    ca_file: /nonexistent/ca.pem\n",
-            "error: tls.yml: endpoints[0].ca_file: /nonexistent/ca.pem:",
+            "error: tls.yml:3:14: /nonexistent/ca.pem: No such file or directory",
         ),
         (
-            "endpoints:\n  - target: a.test:25\n    cert_file: /x.pem\n",
+            "endpoints:\n  - target: a.test:25\n    cert_file: /etc/passwd\n",
             "error: tls.yml: endpoints[0].cert_file: cert_file and key_file must be set together",
+        ),
+        (
+            "endpoints:\n  - target: a.test:25\n    ca_file: /etc/passwd\n",
+            "error: tls.yml: endpoints[0].ca_file: /etc/passwd: ",
         ),
         (
             "modules:\n  m:\n    server_name: 'bad name!'\n",
