@@ -122,11 +122,20 @@ fn build(config: &Config, old: Option<&Jobs>) -> Jobs {
                     let env = Source::for_job(jc, &config.state_dir)
                         .map(|s| s.verify_env())
                         .unwrap_or_default();
+                    let view = source.as_ref().map(|s| {
+                        let s = Arc::clone(s);
+                        Arc::new(move || {
+                            let snap = s.refreshed.snapshot();
+                            snap.updated?;
+                            Some(snap.value.and_then(|r| r.newest_artifact.clone()))
+                        }) as crate::verify::SourceView
+                    });
                     Arc::new(Scheduler::spawn(
                         jc.name.clone(),
                         v.clone(),
                         env,
                         crate::state::verify_path(&config.state_dir, &jc.name),
+                        view,
                     ))
                 }),
             };

@@ -11,6 +11,10 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// What the job's source currently knows, for the restore test: `None` until the source has
+/// been read once (the first test waits for it), then the newest artefact, if any.
+pub type SourceView = Arc<dyn Fn() -> Option<Option<PathBuf>> + Send + Sync>;
+
 /// A running schedule for one job. Dropping it stops the schedule.
 pub struct Scheduler {
     config: VerifyConfig,
@@ -32,6 +36,7 @@ impl Scheduler {
         config: VerifyConfig,
         env: Vec<(OsString, OsString)>,
         path: PathBuf,
+        source: Option<SourceView>,
     ) -> Self {
         let initial = match state::read::<VerifyState>(&path) {
             Ok(s) => s,
@@ -47,6 +52,7 @@ impl Scheduler {
             env,
             path,
             Arc::clone(&state),
+            source,
         ));
         Self {
             config,
@@ -78,6 +84,7 @@ async fn run_schedule(
     env: Vec<(OsString, OsString)>,
     path: PathBuf,
     shared: Arc<Mutex<VerifyState>>,
+    source: Option<SourceView>,
 ) {
     let every = config.every.get().as_secs_f64();
     loop {
@@ -87,6 +94,23 @@ async fn run_schedule(
             // Re-evaluated after at most an hour, so a changed wall clock is followed.
             tokio::time::sleep(Duration::from_secs_f64(wait.min(3600.0))).await;
             continue;
+        }
+        // The first read of the source tells the test which artefact is newest (bounded wait:
+        // a source that never answers does not block the test for more than a minute).
+        let mut artifact = None;
+        if let Some(view) = &source {
+            for _ in 0..300 {
+                if let Some(newest) = view() {
+                    artifact = newest;
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+        let mut env = env.clone();
+        env.push(("WATCHKEEPER_BACKUP_JOB".into(), job.clone().into()));
+        if let Some(a) = artifact {
+            env.push(("WATCHKEEPER_BACKUP_ARTIFACT".into(), a.into()));
         }
         let started = state::now();
         let snapshot = {
@@ -98,7 +122,7 @@ async fn run_schedule(
         tracing::info!(job = %job, "verify started");
         let spec = Spec {
             argv: config.command.iter().map(OsString::from).collect(),
-            env: env.clone(),
+            env,
             timeout: config.timeout.get(),
             stdout_limit: 64 * 1024,
             ..Spec::default()

@@ -60,6 +60,10 @@ jobs:
     files: {dumps}/*.sql.gz
     max_age: 26h
     min_size: 1MiB
+    verify:
+      command: [sh, -c, 'test \"$WATCHKEEPER_BACKUP_JOB\" = dumps && test \"$WATCHKEEPER_BACKUP_ARTIFACT\" = {dumps}/db-2.sql.gz']
+      every: 1h
+      timeout: 30s
   - name: signed
     files: {signed}/*.tar
     checksum: sha256
@@ -106,6 +110,9 @@ jobs:
         m.job("backup_artifacts_size_bytes", "dumps"),
         Some(3_145_728.0)
     );
+    // The restore test was told the job and its newest artefact.
+    let v = e.until(20, |m| m.job("backup_verify_last_success", "dumps"));
+    assert_eq!(v, 1.0, "{}", e.logs());
     // The newest signed artefact (y) does not match its sidecar.
     assert_eq!(m.job("backup_integrity_ok", "signed"), Some(0.0));
     assert_eq!(m.job("backup_artifacts", "signed"), Some(2.0));

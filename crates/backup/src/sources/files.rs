@@ -114,6 +114,7 @@ impl Files {
             total_bytes: Some(total),
             integrity_ok,
             refresh_seconds: 0.0,
+            newest_artifact: Some(newest.path),
         }
     }
 

@@ -145,6 +145,9 @@ pub struct Report {
     pub integrity_ok: Option<bool>,
     /// How long the refresh took, seconds.
     pub refresh_seconds: f64,
+    /// The newest artefact (files source), handed to the job's restore test as
+    /// `WATCHKEEPER_BACKUP_ARTIFACT`.
+    pub newest_artifact: Option<std::path::PathBuf>,
 }
 
 impl Report {
