@@ -153,6 +153,10 @@ impl BlockingCollector for FibreChannelCollector {
                     }
                 })
                 .collect();
+            if values.iter().all(String::is_empty) {
+                // Removed since the listing.
+                continue;
+            }
             let mut labels: Vec<(&str, &str)> = vec![("fc_host", host)];
             labels.extend(
                 INFO.iter()

@@ -84,6 +84,10 @@ impl BlockingCollector for InfinibandCollector {
         };
         for device in &devices {
             let dir = self.dir.join(device);
+            if !dir.is_dir() {
+                // Removed since the listing.
+                continue;
+            }
             let d = SysfsDir::open(&dir);
             let text = |f| class_dir::text(&d, f).unwrap_or_default();
             let (board, fw, hca) = (text("board_id"), text("fw_ver"), text("hca_type"));

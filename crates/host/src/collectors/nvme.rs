@@ -99,4 +99,25 @@ mod tests {
         );
         assert_eq!(out.sample_count(), 2);
     }
+
+    #[test]
+    fn a_controller_that_vanished_is_left_out_and_missing_files_are_empty() {
+        let sys = tempfile::tempdir().unwrap();
+        let class = sys.path().join("class/nvme");
+        std::fs::create_dir_all(class.join("nvme0")).unwrap();
+        std::fs::write(class.join("nvme0/state"), "live\n").unwrap();
+        std::os::unix::fs::symlink("../../devices/gone", class.join("nvme1")).unwrap();
+        let mut opts = HostOptions::default();
+        opts.paths.sysfs = sys.path().to_path_buf();
+        let mut out = MetricSet::new();
+        NvmeCollector::new(&opts).collect(&mut out).unwrap();
+        assert_eq!(out.sample_count(), 1);
+        assert_eq!(
+            out.find(
+                "node_nvme_info",
+                &[("device", "nvme0"), ("state", "live"), ("serial", "")]
+            ),
+            Some(1.0)
+        );
+    }
 }

@@ -131,6 +131,10 @@ impl BlockingCollector for PowerSupplyCollector {
                 continue;
             }
             let d = SysfsDir::open(&self.dir.join(supply));
+            // Every supply has a type; none readable means it vanished since the listing.
+            if class_dir::text(&d, "type").is_none() {
+                continue;
+            }
             let labels = [("power_supply", supply.as_str())];
             for (file, suffix, divisor) in NUMERIC {
                 if let Some(v) = class_dir::int(&d, file) {
@@ -197,6 +201,26 @@ mod tests {
         assert_eq!(
             out.find("node_power_supply_online", &[("power_supply", "AC")]),
             Some(1.0)
+        );
+    }
+
+    #[test]
+    fn a_supply_that_vanished_is_left_out() {
+        let sys = tempfile::tempdir().unwrap();
+        let class = sys.path().join("class/power_supply");
+        std::fs::create_dir_all(class.join("AC")).unwrap();
+        std::fs::write(class.join("AC/type"), "Mains\n").unwrap();
+        std::fs::write(class.join("AC/online"), "1\n").unwrap();
+        // The class link of a device removed after the listing points nowhere.
+        std::os::unix::fs::symlink("../../devices/gone", class.join("BAT9")).unwrap();
+        let mut opts = HostOptions::default();
+        opts.paths.sysfs = sys.path().to_path_buf();
+        let mut out = MetricSet::new();
+        PowerSupplyCollector::new(&opts).collect(&mut out).unwrap();
+        assert_eq!(out.sample_count(), 2);
+        assert_eq!(
+            out.find("node_power_supply_info", &[("power_supply", "BAT9")]),
+            None
         );
     }
 
