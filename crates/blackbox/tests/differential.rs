@@ -107,8 +107,10 @@ impl Scenarios {
         });
     }
 
-    fn config(&self) -> String {
-        let mut out = String::from("modules:\n");
+    /// The config: every scenario's module, plus `identity` (a module only this run's config
+    /// has, so the harness knows it talks to the exporter it started).
+    fn config(&self, identity: &str) -> String {
+        let mut out = format!("modules:\n  {identity}:\n    prober: tcp\n    timeout: 2s\n");
         for s in &self.0 {
             out.push_str(&format!("  {}:\n", s.name));
             for line in s.module.lines() {
@@ -135,7 +137,15 @@ impl Drop for Process {
     }
 }
 
-async fn spawn(name: &'static str, binary: &str, config: &std::path::Path) -> Process {
+/// Starts `binary` on a free port. Another test may take the same port between the check and
+/// the bind; the `identity` module, known only to this run's config, tells whether whoever
+/// answers there is the process started here.
+async fn spawn(
+    name: &'static str,
+    binary: &str,
+    config: &std::path::Path,
+    identity: &str,
+) -> Process {
     let log_path = config.with_extension(format!("{}.log", name.replace(' ', "_")));
     for _attempt in 0..5 {
         let log = std::fs::File::create(&log_path).unwrap();
@@ -152,7 +162,11 @@ async fn spawn(name: &'static str, binary: &str, config: &std::path::Path) -> Pr
         let mut process = Process { child, addr, name };
         for _ in 0..200 {
             if tokio::net::TcpStream::connect(addr).await.is_ok() {
-                return process;
+                let query = format!("module={identity}&target=127.0.0.1:1");
+                if probe_query(&process, &query).await.0 == 200 {
+                    return process;
+                }
+                break; // someone else's exporter: try another port
             }
             if let Ok(Some(_)) = process.child.try_wait() {
                 break; // exited: the port was taken, or the config is bad
@@ -807,7 +821,7 @@ fn scenarios(t: &Targets) -> Scenarios {
     );
     s.add(
         "http_stalled_body_timeout",
-        &format!("prober: http\ntimeout: 1s\nhttp:\n  {ip4}"),
+        &format!("prober: http\ntimeout: 2s\nhttp:\n  {ip4}"),
         format!("{http}/stall"),
     );
     s.add(
@@ -822,7 +836,7 @@ fn scenarios(t: &Targets) -> Scenarios {
     );
     s.add(
         "tcp_tls_expect_never_seen",
-        &format!("prober: tcp\ntimeout: 1s\ntcp:\n  {ip4}\n  tls: true\n  tls_config:\n    ca_file: {ca}\n  query_response:\n    - expect: '^NEVER'"),
+        &format!("prober: tcp\ntimeout: 2s\ntcp:\n  {ip4}\n  tls: true\n  tls_config:\n    ca_file: {ca}\n  query_response:\n    - expect: '^NEVER'"),
         t.line_tls.to_string(),
     );
     s.add(
@@ -1104,11 +1118,19 @@ async fn probes_match_blackbox_exporter() {
         scenarios.0.len()
     );
     let dir = tempfile::tempdir().unwrap();
-    let config = write(dir.path(), "blackbox.yml", &scenarios.config());
+    let identity = format!(
+        "harness_{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos()
+    );
+    let config = write(dir.path(), "blackbox.yml", &scenarios.config(&identity));
 
-    let reference = Arc::new(spawn("blackbox_exporter", REFERENCE, &config).await);
-    let twin = Arc::new(spawn("blackbox_exporter (twin)", REFERENCE, &config).await);
-    let ours = Arc::new(spawn("watchkeeper-blackbox", OURS, &config).await);
+    let reference = Arc::new(spawn("blackbox_exporter", REFERENCE, &config, &identity).await);
+    let twin = Arc::new(spawn("blackbox_exporter (twin)", REFERENCE, &config, &identity).await);
+    let ours = Arc::new(spawn("watchkeeper-blackbox", OURS, &config, &identity).await);
 
     // Each scenario probes the three exporters at once; a few scenarios run side by side.
     let limit = Arc::new(tokio::sync::Semaphore::new(8));
