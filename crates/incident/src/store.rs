@@ -47,6 +47,10 @@ impl Store {
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         let conn =
             Connection::open(path).map_err(|e| open_error(path, format!("cannot open: {e}")))?;
+        // Wait for another connection's write (a backup tool, `sqlite3` reading it) rather than
+        // failing at once.
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(|e| open_error(path, format!("cannot open: {e}")))?;
         let corrupt = |e: rusqlite::Error| {
             open_error(
                 path,
@@ -75,7 +79,6 @@ impl Store {
         }
         conn.execute_batch(
             "PRAGMA synchronous=NORMAL;
-             PRAGMA busy_timeout=5000;
              CREATE TABLE IF NOT EXISTS incidents (
                  fingerprint TEXT NOT NULL,
                  start_ms INTEGER NOT NULL,
