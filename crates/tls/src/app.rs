@@ -23,7 +23,7 @@ use watchkeeper_core::{BlockingCollector, BoxFuture, CollectError, Collector, Sc
 pub struct EndpointTarget {
     /// Where.
     pub target: HostPort,
-    /// `target` as text (the `target`/`source` label).
+    /// The `target`/`source` label: the endpoint's `name`, or `target` as text.
     pub label: String,
     /// How.
     pub module: Prepared,
@@ -63,12 +63,24 @@ impl ConfigFile for TlsConfig {
                 password_file: f.password_file.clone(),
             });
         }
-        let mut endpoints = Vec::new();
+        let mut endpoints: Vec<Arc<EndpointTarget>> = Vec::new();
         for (i, e) in raw.endpoints.iter().enumerate() {
+            let label = e.name.clone().unwrap_or_else(|| e.target.to_string());
+            if label.is_empty() {
+                return Err(invalid(path, format!("endpoints[{i}].name: empty")));
+            }
+            if let Some(j) = endpoints.iter().position(|o| o.label == label) {
+                return Err(invalid(
+                    path,
+                    format!(
+                        "endpoints[{i}]: {label:?} is already endpoints[{j}]; give one of them a distinct `name`"
+                    ),
+                ));
+            }
             let module = Prepared::new(&e.module, default_timeout)
                 .map_err(|err| invalid(path, format!("endpoints[{i}].{err}")))?;
             endpoints.push(Arc::new(EndpointTarget {
-                label: e.target.to_string(),
+                label,
                 target: e.target.clone(),
                 module,
             }));

@@ -252,6 +252,10 @@ pub struct Module {
 /// One `endpoints:` entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Endpoint {
+    /// The `target`/`source` label (default: `target` as written). Needed when one `host:port`
+    /// is listed twice, e.g. with two server names.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     /// Where to connect.
     pub target: HostPort,
     /// How.
@@ -262,6 +266,8 @@ pub struct Endpoint {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct EndpointMap {
+    #[serde(default)]
+    name: Option<String>,
     target: HostPort,
     #[serde(default)]
     server_name: Option<String>,
@@ -287,6 +293,7 @@ impl<'de> Deserialize<'de> for Endpoint {
             }
             fn visit_str<E: de::Error>(self, s: &str) -> Result<Endpoint, E> {
                 Ok(Endpoint {
+                    name: None,
                     target: HostPort::parse(s).map_err(E::custom)?,
                     module: Module::default(),
                 })
@@ -294,6 +301,7 @@ impl<'de> Deserialize<'de> for Endpoint {
             fn visit_map<A: MapAccess<'de>>(self, m: A) -> Result<Endpoint, A::Error> {
                 let m = EndpointMap::deserialize(de::value::MapAccessDeserializer::new(m))?;
                 Ok(Endpoint {
+                    name: m.name,
                     target: m.target,
                     module: Module {
                         server_name: m.server_name,

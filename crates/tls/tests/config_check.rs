@@ -78,6 +78,10 @@ fn each_mistake_names_its_place() {
             "error: tls.yml: endpoints[0].ca_file: /etc/passwd: ",
         ),
         (
+            "endpoints:\n  - a.test:443\n  - target: a.test:443\n    server_name: b.test\n",
+            "error: tls.yml: endpoints[1]: \"a.test:443\" is already endpoints[0]; give one of them a distinct `name`",
+        ),
+        (
             "modules:\n  m:\n    server_name: 'bad name!'\n",
             "error: tls.yml: modules.m.server_name: \"bad name!\"",
         ),

@@ -405,7 +405,7 @@ async fn client_certificates_and_the_scrape_deadline() {
     let silent = tls_server(vec![leaf.der()], leaf.key_der(), Mode::Silent, None).await;
     let t = mtls.target();
     let config = format!(
-        "endpoints:\n  - target: {t}\n    server_name: leaf.test\n    ca_file: {d}/root.pem\n    cert_file: {d}/client.pem\n    key_file: {d}/client.key\nmodules:\n  untrusted:\n    server_name: leaf.test\n    ca_file: {d}/root.pem\n    cert_file: {d}/stranger.pem\n    key_file: {d}/stranger.key\n  slow:\n    timeout: 30s\n",
+        "endpoints:\n  - target: {t}\n    server_name: leaf.test\n    ca_file: {d}/root.pem\n    cert_file: {d}/client.pem\n    key_file: {d}/client.key\n  - name: same-server-other-name\n    target: {t}\n    server_name: other.test\n    ca_file: {d}/root.pem\n    cert_file: {d}/client.pem\n    key_file: {d}/client.key\nmodules:\n  untrusted:\n    server_name: leaf.test\n    ca_file: {d}/root.pem\n    cert_file: {d}/stranger.pem\n    key_file: {d}/stranger.key\n  slow:\n    timeout: 30s\n",
         d = d.display()
     );
     let exporter = Exporter::start(d, &config);
@@ -416,6 +416,15 @@ async fn client_certificates_and_the_scrape_deadline() {
         "{}",
         exporter.logs()
     );
+    // The same host:port under another name and server name: its own series.
+    let other = [("target", "same-server-other-name")];
+    assert_eq!(m.must("ssl_hostname_match", &other), 0.0);
+    assert_eq!(m.must("ssl_chain_verified", &other), 1.0);
+    assert_eq!(
+        m.must("x509_source_up", &[("source", "same-server-other-name")]),
+        1.0
+    );
+
     // A client certificate the server does not trust: refused (after the TLS 1.3 handshake).
     let (_, body) = exporter
         .get(&format!("/probe?target={t}&module=untrusted&debug=true"))
