@@ -3,11 +3,11 @@
 //! job with none is watched through the `run` wrapper's records alone).
 
 use crate::size::Size;
-use crate::yaml_position;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use watchkeeper_core::config::{parse_yaml, ConfigError, PromDuration};
+use watchkeeper_core::config::position::parse_validated;
+use watchkeeper_core::config::{ConfigError, PromDuration};
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -252,11 +252,7 @@ impl Config {
 
     /// Parses and validates `text`; `path` is used in error messages.
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        let config: Config = parse_yaml(text, path)?;
-        config
-            .validate()
-            .map_err(|(at, message)| yaml_position::error(text, path, &at, message))?;
-        Ok(config)
+        parse_validated(text, path, Config::validate)
     }
 
     /// The job called `name`.

@@ -15,7 +15,6 @@ pub mod state;
 pub mod timefmt;
 pub mod verify;
 pub mod wrapper;
-mod yaml_position;
 
 /// Who this exporter is (`watchkeeper_backup_` self metrics, port 10153).
 pub const SPEC: watchkeeper_core::exporter::ExporterSpec =
