@@ -140,12 +140,12 @@ impl BlockingCollector for FilesCollector {
     fn collect(&self, out: &mut MetricSet) -> Result<(), CollectError> {
         let c = self.0.get();
         c.scanner.collect(&c.sources, &c.file_errors, out);
-        write_error_counters(out, &c.file_errors);
+        write_error_counters(out, &c.file_errors, "file");
         Ok(())
     }
 }
 
-fn write_error_counters(out: &mut MetricSet, errors: &ErrorCounters) {
+fn write_error_counters(out: &mut MetricSet, errors: &ErrorCounters, kind: &str) {
     let f = out.family(
         "x509_source_errors_total",
         "Failed reads of a certificate source, by bounded reason.",
@@ -214,7 +214,7 @@ impl Collector for EndpointsCollector {
                 let v = if o.failure.is_none() { 1.0 } else { 0.0 };
                 up.sample(&[("source_kind", "endpoint"), ("source", &e.label)], v);
             }
-            write_error_counters(&mut out, &c.endpoint_errors);
+            write_error_counters(&mut out, &c.endpoint_errors, "endpoint");
             Ok(out)
         })
     }
