@@ -6,6 +6,9 @@
 //!
 //! The harness checks itself in the same run: a second blackbox_exporter probes every scenario
 //! too, and the reference compared with itself must show no difference at all.
+//! `DIFFERENTIAL_SELF_CHECK=1` also puts blackbox_exporter in our place (zero differences
+//! expected, allow-list unused); `DIFFERENTIAL_DUMP=<dir>` writes each scenario's debug answer
+//! from both sides (`<scenario>.blackbox`, `<scenario>.ours`).
 //!
 //! Needs `/usr/bin/prometheus-blackbox-exporter` (scripts/install-test-deps.sh); without it the
 //! test is skipped with a notice, unless CI=true, where it fails.
@@ -1130,7 +1133,16 @@ async fn probes_match_blackbox_exporter() {
 
     let reference = Arc::new(spawn("blackbox_exporter", REFERENCE, &config, &identity).await);
     let twin = Arc::new(spawn("blackbox_exporter (twin)", REFERENCE, &config, &identity).await);
-    let ours = Arc::new(spawn("watchkeeper-blackbox", OURS, &config, &identity).await);
+    // DIFFERENTIAL_SELF_CHECK=1 puts blackbox_exporter in our place too: every comparison
+    // must then come out empty, allow-list or not.
+    let self_check = std::env::var("DIFFERENTIAL_SELF_CHECK").is_ok_and(|v| v == "1");
+    let ours = if self_check {
+        eprintln!("self-check: blackbox_exporter on both sides");
+        spawn("blackbox_exporter (as ours)", REFERENCE, &config, &identity).await
+    } else {
+        spawn("watchkeeper-blackbox", OURS, &config, &identity).await
+    };
+    let ours = Arc::new(ours);
 
     // Each scenario probes the three exporters at once; a few scenarios run side by side.
     let limit = Arc::new(tokio::sync::Semaphore::new(8));
@@ -1183,7 +1195,7 @@ async fn probes_match_blackbox_exporter() {
         for (family, d) in compare(&theirs, &twin) {
             harness.push(format!("{name}: {family}: {d}"));
         }
-        let allowed = INTENDED.iter().find(|d| d.scenario == name);
+        let allowed = INTENDED.iter().find(|d| d.scenario == name && !self_check);
         for (family, d) in compare(&theirs, &mine) {
             match allowed {
                 Some(dev) if dev.families.contains(&family.as_str()) => {
@@ -1205,7 +1217,7 @@ async fn probes_match_blackbox_exporter() {
         unexpected.len(),
         unexpected.join("\n")
     );
-    for d in INTENDED {
+    for d in INTENDED.iter().filter(|_| !self_check) {
         assert!(
             seen_deviations.contains(d.scenario),
             "intended deviation {} ({}) no longer shows: remove it from the allow-list and docs/blackbox.md",
