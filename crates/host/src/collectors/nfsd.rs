@@ -1,5 +1,11 @@
 //! `nfsd`: NFS server RPC statistics from `/proc/net/rpc/nfsd`, as node_exporter 1.5 (which
 //! leaves out the `Null` procedure and a few NFSv4 operations). No NFS server: no samples.
+//!
+//! node_exporter 1.5 reports NFSv4 `Verify`, `Write` and `RelLockOwner` from the counters of
+//! operations 35-37 (SETCLIENTID, SETCLIENTID_CONFIRM, VERIFY); we report operations 37-39.
+//!
+//! Lines this collector does not know are ignored: node_exporter 1.5 fails the collector on the
+//! `wdeleg_getattr` line of Linux 6.x kernels, we keep reporting.
 
 use super::nfs::{V2, V3};
 use super::procfile;
@@ -51,9 +57,11 @@ const V4_OPS: &[(usize, &str)] = &[
     (32, "SaveFH"),
     (33, "SecInfo"),
     (34, "SetAttr"),
-    (35, "Verify"),
-    (36, "Write"),
-    (37, "RelLockOwner"),
+    // node_exporter 1.5 reads these three two places early (as if SETCLIENTID and
+    // SETCLIENTID_CONFIRM, 35 and 36, were not there); these are their numbers in RFC 7530.
+    (37, "Verify"),
+    (38, "Write"),
+    (39, "RelLockOwner"),
 ];
 
 /// Single-value counters: (line, field, family, help).
@@ -206,6 +214,42 @@ mod tests {
         let req = |m, p| out.find("node_nfsd_requests_total", &[("method", m), ("proto", p)]);
         assert_eq!(req("Null", "3"), None);
         assert_eq!(req("Access", "4"), Some(19.0));
-        assert_eq!(req("RelLockOwner", "4"), Some(121.0));
+        // proc4ops values in the fixture are 7 + 3 * (op + 1).
+        assert_eq!(req("Write", "4"), Some(124.0));
+        assert_eq!(req("RelLockOwner", "4"), Some(127.0));
+    }
+
+    #[test]
+    fn a_linux_6_file_with_lines_node_exporter_does_not_know() {
+        let dir = tempfile::tempdir().unwrap();
+        let ops: Vec<String> = (0..75).map(|i| i.to_string()).collect();
+        std::fs::create_dir_all(dir.path().join("net/rpc")).unwrap();
+        std::fs::write(
+            dir.path().join("net/rpc/nfsd"),
+            format!(
+                "rc 0 2 3\nfh 0 0 0 0 0\nio 1 2\nth 16 0\nnet 5 0 5 1\nrpc 5 0 0 0 0\n\
+                 proc3 22 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21\n\
+                 proc4 2 0 5\nproc4ops 75 {}\nwdeleg_getattr 0\n",
+                ops.join(" ")
+            ),
+        )
+        .unwrap();
+        let mut opts = HostOptions::default();
+        opts.paths.procfs = dir.path().to_path_buf();
+        let mut out = MetricSet::new();
+        NfsdCollector::new(&opts).collect(&mut out).unwrap();
+        assert_eq!(out.find("node_nfsd_server_threads", &[]), Some(16.0));
+        // No `ra` line since Linux 5.x: zeros, as node_exporter reports them.
+        assert_eq!(
+            out.find("node_nfsd_read_ahead_cache_size_blocks", &[]),
+            Some(0.0)
+        );
+        assert_eq!(
+            out.find(
+                "node_nfsd_requests_total",
+                &[("method", "Write"), ("proto", "4")]
+            ),
+            Some(38.0)
+        );
     }
 }
