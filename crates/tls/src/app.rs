@@ -153,7 +153,11 @@ fn write_error_counters(out: &mut MetricSet, errors: &ErrorCounters, kind: &str)
     );
     for (source, reason, n) in errors.snapshot() {
         f.sample(
-            &[("source", &source), ("reason", reason.as_str())],
+            &[
+                ("source_kind", kind),
+                ("source", &source),
+                ("reason", reason.as_str()),
+            ],
             n as f64,
         );
     }
