@@ -28,7 +28,11 @@ impl Page for IncidentsPage {
         open.sort_by_key(|i| std::cmp::Reverse(i.start));
         let open_total = open.len();
         open.truncate(MAX_ROWS);
-        let recent: Vec<&Incident> = st.tracker.recent().collect();
+        let recent: Vec<&Incident> = st
+            .tracker
+            .recent()
+            .filter(|i| i.resolved.is_some())
+            .collect();
         PageResponse::html(render(
             &open,
             open_total,
@@ -159,7 +163,14 @@ pub fn render(
         );
     }
     table(&mut out, "Open", open_total, open, targets, now);
-    table(&mut out, "Recent", recent.len(), recent, targets, now);
+    table(
+        &mut out,
+        "Recently resolved",
+        recent.len(),
+        recent,
+        targets,
+        now,
+    );
     out.push_str("<p><a href=\"/\">Exporter home</a> · <a href=\"/metrics\">Metrics</a></p>\n</body></html>\n");
     out
 }

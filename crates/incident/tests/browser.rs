@@ -112,8 +112,8 @@ fn incidents_page_in_headless_chromium() {
     );
     assert_eq!(
         dom.matches("<tr").count(),
-        2 + 2 + 3,
-        "header rows and incident rows: {dom}"
+        2 + 2 + 1,
+        "header rows, 2 open, 1 resolved: {dom}"
     );
     assert!(
         dom.contains("&lt;script&gt;document.title='pwned'&lt;/script&gt;"),
