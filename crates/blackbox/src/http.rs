@@ -1043,6 +1043,24 @@ mod tests {
     }
 
     #[test]
+    fn content_length_as_go_reports_it() {
+        let resp = |status: u16, len: Option<&str>| {
+            let mut b = http::Response::builder().status(status);
+            if let Some(l) = len {
+                b = b.header(header::CONTENT_LENGTH, l);
+            }
+            b.body(()).unwrap()
+        };
+        assert_eq!(content_length(&resp(200, Some("11")), &Method::GET), 11);
+        assert_eq!(content_length(&resp(200, None), &Method::GET), -1);
+        // No body allowed: 0 whatever the header says, except for HEAD.
+        assert_eq!(content_length(&resp(204, None), &Method::GET), 0);
+        assert_eq!(content_length(&resp(304, Some("5")), &Method::GET), 0);
+        assert_eq!(content_length(&resp(204, None), &Method::HEAD), -1);
+        assert_eq!(content_length(&resp(200, Some("7")), &Method::HEAD), 7);
+    }
+
+    #[test]
     fn authority_keeps_explicit_ports() {
         assert_eq!(
             authority_of(&Url::parse("http://a:8080/x").unwrap()),

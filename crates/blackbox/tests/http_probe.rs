@@ -234,6 +234,45 @@ async fn redirects_are_followed_and_a_loop_hits_the_limit() {
         .await;
     m.assert_failed("status_code");
     assert_eq!(m.val("probe_http_status_code", ""), 301.0);
+
+    // The body of a redirect not followed is not read (blackbox_exporter: length 0).
+    let m = ex
+        .probe_ok("no_follow", &format!("http://{target}/goto?/"))
+        .await;
+    assert_eq!(m.val("probe_http_status_code", ""), 302.0);
+    assert_eq!(m.val("probe_http_uncompressed_body_length", ""), 0.0);
+    assert_eq!(m.val("probe_http_content_length", ""), 11.0);
+}
+
+#[tokio::test]
+async fn cookies_set_by_a_redirect_are_sent_to_its_target() {
+    let target = start_http().await;
+    let ex = TestExporter::start(MODULES).await;
+    let m = ex
+        .probe_ok("http_2xx", &format!("http://{target}/cookie/set"))
+        .await;
+    m.assert_ok();
+    assert_eq!(m.val("probe_http_redirects", ""), 1.0);
+    // A cookie for another path, or an expired one, is not sent.
+    for path in ["/cookie/set-path", "/cookie/set-expired"] {
+        let m = ex
+            .probe_ok("http_2xx", &format!("http://{target}{path}"))
+            .await;
+        m.assert_failed("status_code");
+        assert_eq!(m.val("probe_http_status_code", ""), 403.0);
+    }
+}
+
+#[tokio::test]
+async fn a_body_without_content_has_length_zero() {
+    let target = start_http().await;
+    let ex = TestExporter::start(MODULES).await;
+    let m = ex
+        .probe_ok("http_2xx", &format!("http://{target}/no-content"))
+        .await;
+    m.assert_ok();
+    assert_eq!(m.val("probe_http_status_code", ""), 204.0);
+    assert_eq!(m.val("probe_http_content_length", ""), 0.0);
 }
 
 #[tokio::test]
@@ -403,9 +442,18 @@ async fn brotli_bodies_are_decoded_before_the_checks() {
 async fn without_fallback_an_ipv4_literal_is_not_used_for_ip6() {
     let target = start_http().await;
     let ex = TestExporter::start(MODULES).await;
-    ex.probe_ok("ip6_only", &format!("http://{target}/"))
-        .await
-        .assert_failed("dns");
+    let m = ex.probe_ok("ip6_only", &format!("http://{target}/")).await;
+    m.assert_failed("dns");
+    // As blackbox_exporter: the address gauges at 0, and only the resolve phase.
+    assert_eq!(m.val("probe_ip_protocol", ""), 0.0);
+    assert_eq!(m.val("probe_ip_addr_hash", ""), 0.0);
+    assert!(m
+        .get("probe_http_duration_seconds", "phase=\"resolve\"")
+        .is_some());
+    assert_eq!(
+        m.get("probe_http_duration_seconds", "phase=\"connect\""),
+        None
+    );
 }
 
 #[tokio::test]

@@ -110,6 +110,11 @@ async fn expired_certificate_fails_verification_unless_skipped() {
         m.val("probe_ssl_earliest_cert_expiry", ""),
         cert.not_after as f64
     );
+    // No verified chain: Go's zero time, as blackbox_exporter reports it.
+    assert_eq!(
+        m.val("probe_ssl_last_chain_expiry_timestamp_seconds", ""),
+        -62_135_596_800.0
+    );
 }
 
 #[tokio::test]
