@@ -4,6 +4,9 @@
 #   scripts/test.sh            # all checks
 #   scripts/test.sh --no-cargo # only the non-Rust checks (rules, configs,
 #                              # dashboards, chart, units) - seconds
+#   WATCHKEEPER_CHECK_CODE_ORDER=1 scripts/test.sh
+#                              # also checks the code-order lists against a
+#                              # release link (adds a release build: minutes)
 #
 # Installs missing test dependencies first (scripts/install-test-deps.sh),
 # then runs every step even after one fails, and ends with a summary: each
@@ -17,7 +20,7 @@ RUN_CARGO=1
 for arg in "$@"; do
     case "$arg" in
         --no-cargo) RUN_CARGO=0 ;;
-        -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
         *) echo "test.sh: unknown argument: $arg (try --help)" >&2; exit 2 ;;
     esac
 done
@@ -224,6 +227,8 @@ shell_scripts() {
     return "$rc"
 }
 
+code_order() { scripts/check-code-order.sh; }
+
 # ---------------------------------------------------------------- run
 step "install test dependencies" deps
 if [ ! -x "$PY" ]; then
@@ -249,6 +254,9 @@ if [ "$RUN_CARGO" = 1 ]; then
     step "example configs accepted by our exporters" example_configs_ours
     step "Debian packages: dpkg -i, run as ExecStart, purge" debian_packages
     step "suite contract: Prometheus + rules + our exporters" suite_contract
+    if [ "${WATCHKEEPER_CHECK_CODE_ORDER:-0}" = 1 ]; then
+        step "code-order lists match the release binaries" code_order
+    fi
 fi
 
 # ---------------------------------------------------------------- summary
