@@ -49,7 +49,8 @@ pub fn render(
     base.push("source_kind", origin.kind);
     base.push("source", origin.source);
     if origin.kind == "file" {
-        // x509-certificate-exporter's label, so its dashboards keep working.
+        // x509-certificate-exporter's labels, so its dashboards keep working.
+        base.push("filename", file_name(origin.source));
         base.push("filepath", origin.source);
     }
     if let Some((kind, key)) = origin.embedded {
@@ -84,6 +85,11 @@ pub fn render(
         weak_signature: facts.weak_signature(),
         weak_key: facts.weak_key(),
     }
+}
+
+/// The last component of a shown path.
+fn file_name(shown: &str) -> &str {
+    shown.rsplit('/').next().unwrap_or(shown)
 }
 
 /// A path as shown in labels, without its first `trim` components.

@@ -205,6 +205,11 @@ async fn files_report_every_certificate_and_every_failure() {
         ymd(2036, 1, 1) as f64
     );
     assert_eq!(m.must("x509_source_up", &[("source", &bundle)]), 1.0);
+    assert_eq!(
+        m.all("x509_cert_not_after", &[("filename", "bundle.pem")])
+            .len(),
+        3
+    );
 
     let expired_src = src("certs/expired.pem");
     assert_eq!(
