@@ -848,6 +848,21 @@ fn scenarios(t: &Targets) -> Scenarios {
         t.line_starttls.to_string(),
     );
     s.add(
+        "tcp_source_address",
+        &format!("prober: tcp\ntcp:\n  {ip4}\n  source_ip_address: 127.0.0.1"),
+        t.line.to_string(),
+    );
+    s.add(
+        "https_tls13_only",
+        &format!("prober: http\nhttp:\n  {ip4}\n  tls_config:\n    ca_file: {ca}\n    min_version: TLS13"),
+        format!("https://{}/", t.https_ca),
+    );
+    s.add(
+        "https_tls12_max",
+        &format!("prober: http\nhttp:\n  {ip4}\n  tls_config:\n    ca_file: {ca}\n    max_version: TLS12"),
+        format!("https://{}/", t.https_ca),
+    );
+    s.add(
         "tcp_tls_against_plain",
         &format!("prober: tcp\ntcp:\n  {ip4}\n  tls: true\n  tls_config:\n    insecure_skip_verify: true"),
         t.line.to_string(),
@@ -1052,6 +1067,26 @@ fn scenarios(t: &Targets) -> Scenarios {
     );
 
     s.add(
+        "dns_mx_no_records",
+        &dns_mod("  query_name: example.test\n  query_type: MX"),
+        dns.clone(),
+    );
+    s.add(
+        "dns_class_chaos",
+        &dns_mod("  query_name: example.test\n  query_type: A\n  query_class: CH"),
+        dns.clone(),
+    );
+    s.add(
+        "dns_additional_not_matches",
+        &dns_mod("  query_name: example.test\n  query_type: A\n  validate_additional_rrs:\n    fail_if_not_matches_regexp: ['ns\\.example\\.test']"),
+        dns.clone(),
+    );
+    s.add(
+        "dns_tcp_closed",
+        &dns_mod("  transport_protocol: tcp\n  query_name: example.test"),
+        format!("127.0.0.1:{}", t.closed),
+    );
+    s.add(
         "dns_ip6_no_fallback",
         "prober: dns\ndns:\n  preferred_ip_protocol: ip6\n  ip_protocol_fallback: false\n  query_name: example.test",
         dns.clone(),
@@ -1094,6 +1129,16 @@ fn scenarios(t: &Targets) -> Scenarios {
         "icmp_ip6",
         "prober: icmp\nicmp:\n  preferred_ip_protocol: ip6\n  ip_protocol_fallback: false",
         "::1",
+    );
+    s.add(
+        "icmp_ttl",
+        &format!("prober: icmp\nicmp:\n  {ip4}\n  ttl: 10"),
+        "127.0.0.1",
+    );
+    s.add(
+        "icmp_dont_fragment",
+        &format!("prober: icmp\nicmp:\n  {ip4}\n  dont_fragment: true"),
+        "127.0.0.1",
     );
     s.add(
         "icmp_payload",
