@@ -33,18 +33,28 @@ fn bad_sources_and_bad_requests() {
         "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 5\r\nConnection: close\r\n\r\nerror",
     );
     let unreachable = format!("http://127.0.0.1:{}", free_port());
+    // Accepts connections and never answers: the poll times out (timeout: 1s).
+    let hanging_listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let hanging = format!("http://{}", hanging_listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in hanging_listener.incoming().map_while(Result::ok) {
+            held.push(conn);
+        }
+    });
     let dir = tempfile::tempdir().unwrap();
     let sources = [
         am.url(),
         garbage.clone(),
         failing.clone(),
         unreachable.clone(),
+        hanging.clone(),
     ];
     let config = write_config(dir.path(), &sources, "");
     let mut exporter = Exporter::start(&config);
     let up = |url: &str| format!("incident_alertmanager_up{{instance=\"{url}\"}}");
     exporter.wait_for(&up(&am.url()), 1.0);
-    for bad in [&garbage, &failing, &unreachable] {
+    for bad in [&garbage, &failing, &unreachable, &hanging] {
         exporter.wait_for(&up(bad), 0.0);
         assert!(
             exporter
@@ -64,6 +74,8 @@ fn bad_sources_and_bad_requests() {
     let logs = exporter.logs();
     assert!(logs.contains("invalid JSON"), "{logs}");
     assert!(logs.contains("HTTP status 500"), "{logs}");
+    assert!(logs.contains("timed out"), "{logs}");
+    assert!(logs.contains("connection refused or unreachable"), "{logs}");
 
     // A label with markup stays text on /incidents.
     let start = now() - 10.0 * 60.0;
