@@ -45,6 +45,9 @@ const COLLECTORS: &[&str] = &[
     "bcache",
     "netdev",
     "netclass",
+    "buddyinfo",
+    "ksmd",
+    "interrupts",
 ];
 
 /// Known, deliberate differences: (family or sample key prefix, why).

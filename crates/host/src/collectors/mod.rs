@@ -4,6 +4,7 @@ pub mod arp;
 pub mod bcache;
 pub mod bonding;
 pub mod btrfs;
+pub mod buddyinfo;
 pub(crate) mod class_dir;
 pub mod conntrack;
 pub mod cpu;
@@ -17,8 +18,10 @@ pub mod filefd;
 pub mod filesystem;
 pub mod hwmon;
 pub mod infiniband;
+pub mod interrupts;
 pub mod ipvs;
 pub(crate) mod kept_open;
+pub mod ksmd;
 pub mod loadavg;
 pub mod mdadm;
 pub mod meminfo;
@@ -112,6 +115,10 @@ pub const ALL: &[CollectorDef] = &[
     tapestats::DEF,
     btrfs::DEF,
     bcache::DEF,
+    // Off by default, as in node_exporter.
+    buddyinfo::DEF,
+    ksmd::DEF,
+    interrupts::DEF,
     // Last: on its first encounter a hung network mount costs up to the mount timeout, and
     // blocking collectors run one after another, so nothing else waits behind it.
     filesystem::DEF,
