@@ -6,7 +6,7 @@ use crate::size::Size;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use watchkeeper_core::config::position::parse_validated;
+use watchkeeper_core::config::position::{load_validated, parse_validated};
 use watchkeeper_core::config::{ConfigError, PromDuration};
 
 /// The whole configuration file.
@@ -243,11 +243,7 @@ pub fn valid_job_name(name: &str) -> bool {
 impl Config {
     /// Reads, parses and validates the file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Self::parse(&text, path)
+        load_validated(path, Config::validate)
     }
 
     /// Parses and validates `text`; `path` is used in error messages.

@@ -7,7 +7,9 @@
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use watchkeeper_core::config::position::{error_at, key_path, parse_validated, KeyPath};
+use watchkeeper_core::config::position::{
+    error_at, key_path, load_validated, parse_validated, KeyPath,
+};
 use watchkeeper_core::config::{ConfigError, PromDuration, Secret};
 use watchkeeper_core::tls_client::TlsClientOptions;
 
@@ -210,11 +212,7 @@ impl PartialEq for Resolved {
 impl Config {
     /// Loads and validates the file at `path`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Self::parse(&text, path)
+        load_validated(path, Config::validate)
     }
 
     /// Parses and validates `text`; `path` is only used in messages.
