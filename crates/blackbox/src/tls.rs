@@ -35,6 +35,7 @@ pub fn clear_cache() {
     if let Ok(mut c) = CACHE.lock() {
         c.clear();
     }
+    chain::clear_roots();
 }
 
 /// The client configuration for `opts` offering `alpn`.
@@ -141,13 +142,11 @@ fn facts(conn: &rustls::ClientConnection, opts: &TlsClientOptions) -> TlsFacts {
         .unwrap_or_default();
     let verified_chain_expiry = verified
         .then(|| {
-            // The roots the chain was verified against, when they come from a file; the file
-            // was readable a moment ago for the handshake, and if not, the presented chain
-            // stands in.
+            // The roots the chain was verified against, when they come from a file.
             let roots = opts
                 .ca_file
                 .as_deref()
-                .and_then(|p| watchkeeper_core::certificate::load_pem_file(p).ok())
+                .map(chain::roots)
                 .unwrap_or_default();
             chain::earliest_expiry(presented, &roots)
         })

@@ -8,7 +8,44 @@
 //! system roots (no `ca_file`) the presented chain stands in.
 
 use rustls::pki_types::CertificateDer;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 use x509_parser::prelude::{FromDer, X509Certificate};
+
+type RootsEntry = (PathBuf, Instant, Arc<Vec<CertificateDer<'static>>>);
+
+/// `ca_file` contents, kept as long as the client configurations built from them.
+static ROOTS: Mutex<Vec<RootsEntry>> = Mutex::new(Vec::new());
+
+/// Forgets the cached roots (on config reload).
+pub fn clear_roots() {
+    if let Ok(mut r) = ROOTS.lock() {
+        r.clear();
+    }
+}
+
+/// The certificates of a `ca_file` (empty when it cannot be read: the presented chain then
+/// stands in), cached like the client configurations.
+pub fn roots(path: &Path) -> Arc<Vec<CertificateDer<'static>>> {
+    if let Ok(cache) = ROOTS.lock() {
+        if let Some((_, _, certs)) = cache
+            .iter()
+            .find(|(p, at, _)| p == path && at.elapsed() < super::CACHE_TTL)
+        {
+            return Arc::clone(certs);
+        }
+    }
+    let certs = Arc::new(watchkeeper_core::certificate::load_pem_file(path).unwrap_or_default());
+    if let Ok(mut cache) = ROOTS.lock() {
+        cache.retain(|(p, at, _)| at.elapsed() < super::CACHE_TTL && p != path);
+        if cache.len() >= super::CACHE_MAX {
+            cache.remove(0);
+        }
+        cache.push((path.to_path_buf(), Instant::now(), Arc::clone(&certs)));
+    }
+    certs
+}
 
 /// Longest chain followed (Go's limit on intermediates is of this order).
 const MAX_DEPTH: usize = 10;
