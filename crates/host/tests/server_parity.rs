@@ -48,6 +48,8 @@ const COLLECTORS: &[&str] = &[
     "buddyinfo",
     "ksmd",
     "interrupts",
+    "meminfo_numa",
+    "cgroups",
 ];
 
 /// Known, deliberate differences: (family or sample key prefix, why).

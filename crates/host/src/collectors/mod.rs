@@ -5,6 +5,7 @@ pub mod bcache;
 pub mod bonding;
 pub mod btrfs;
 pub mod buddyinfo;
+pub mod cgroups;
 pub(crate) mod class_dir;
 pub mod conntrack;
 pub mod cpu;
@@ -25,6 +26,7 @@ pub mod ksmd;
 pub mod loadavg;
 pub mod mdadm;
 pub mod meminfo;
+pub mod meminfo_numa;
 pub mod netclass;
 pub mod netdev;
 pub mod netstat;
@@ -119,6 +121,8 @@ pub const ALL: &[CollectorDef] = &[
     buddyinfo::DEF,
     ksmd::DEF,
     interrupts::DEF,
+    meminfo_numa::DEF,
+    cgroups::DEF,
     // Last: on its first encounter a hung network mount costs up to the mount timeout, and
     // blocking collectors run one after another, so nothing else waits behind it.
     filesystem::DEF,
