@@ -1,6 +1,7 @@
 //! Differential test: Debian's blackbox_exporter 0.23 and watchkeeper-blackbox run on one
 //! generated blackbox.yml (one module per scenario) against targets started here on 127.0.0.1,
-//! and every `/probe` answer is compared family by family: names, types, label sets and values.
+//! and every `/probe` answer is compared family by family: names, help texts, types, label sets
+//! and values.
 //! Timing families are compared by label sets only; families only we emit are left out by name;
 //! the intended deviations (docs/blackbox.md) are an explicit allow-list with reasons.
 //!
@@ -203,6 +204,7 @@ async fn probe_query(p: &Process, query: &str) -> (u16, String) {
 /// One family: its type and samples (labels, value).
 #[derive(Debug, Default)]
 struct Family {
+    help: String,
     kind: String,
     samples: Vec<(BTreeMap<String, String>, f64)>,
 }
@@ -211,6 +213,11 @@ struct Family {
 fn parse(text: &str) -> BTreeMap<String, Family> {
     let mut out: BTreeMap<String, Family> = BTreeMap::new();
     for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            let (name, help) = rest.split_once(' ').unwrap_or((rest, ""));
+            out.entry(name.to_string()).or_default().help = help.to_string();
+            continue;
+        }
         if let Some(rest) = line.strip_prefix("# TYPE ") {
             let (name, kind) = rest.split_once(' ').unwrap_or((rest, ""));
             out.entry(name.to_string()).or_default().kind = kind.trim().to_string();
@@ -335,6 +342,9 @@ fn compare(reference: &(u16, String), other: &(u16, String)) -> Vec<(String, Str
         };
         if a.kind != b.kind {
             diffs.push((name.clone(), format!("type {} vs {}", a.kind, b.kind)));
+        }
+        if a.help != b.help {
+            diffs.push((name.clone(), format!("help {:?} vs {:?}", a.help, b.help)));
         }
         let timing = TIMING.contains(&name.as_str());
         let key = |(l, v): &(BTreeMap<String, String>, f64)| {
@@ -1308,6 +1318,8 @@ fn comparison_sees_values_labels_types_and_families() {
         .len(),
         1
     );
+    let help = (200, base.replace("probe_success x", "probe_success y"));
+    assert_eq!(compare(&a, &help).len(), 1);
     let extra = (200, format!("{base}probe_http_ssl 0\n"));
     assert_eq!(compare(&a, &extra)[0].0, "probe_http_ssl");
     // Our documented extras are not differences; 1e+00 and 1 are the same value.
