@@ -50,6 +50,7 @@ const COLLECTORS: &[&str] = &[
     "interrupts",
     "meminfo_numa",
     "cgroups",
+    "slabinfo",
 ];
 
 /// Known, deliberate differences: (family or sample key prefix, why).

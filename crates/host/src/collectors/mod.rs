@@ -41,6 +41,7 @@ pub mod rapl;
 pub(crate) mod rpc_stats;
 pub mod schedstat;
 pub mod selinux;
+pub mod slabinfo;
 pub mod sockstat;
 pub mod softnet;
 pub mod stat;
@@ -123,6 +124,7 @@ pub const ALL: &[CollectorDef] = &[
     interrupts::DEF,
     meminfo_numa::DEF,
     cgroups::DEF,
+    slabinfo::DEF,
     // Last: on its first encounter a hung network mount costs up to the mount timeout, and
     // blocking collectors run one after another, so nothing else waits behind it.
     filesystem::DEF,
