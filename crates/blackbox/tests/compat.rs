@@ -59,24 +59,36 @@ impl Drop for Reference {
     }
 }
 
+/// A module only this process's config has: whoever answers a probe with it is the
+/// blackbox_exporter started here, not another test's exporter that took the port first.
+fn identity() -> String {
+    format!("compat_identity_{}", std::process::id())
+}
+
 async fn start_reference(config: &std::path::Path) -> (Reference, SocketAddr) {
-    let port = closed_port().await;
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let child = Command::new(REFERENCE)
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!("--web.listen-address={addr}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start blackbox_exporter");
-    let reference = Reference(child);
-    for _ in 0..100 {
-        if tokio::net::TcpStream::connect(addr).await.is_ok() {
-            return (reference, addr);
+    for _attempt in 0..5 {
+        let port = closed_port().await;
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let child = Command::new(REFERENCE)
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--web.listen-address={addr}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start blackbox_exporter");
+        let reference = Reference(child);
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(addr).await.is_ok() {
+                let query = format!("/probe?module={}&target=127.0.0.1:1", identity());
+                if get(addr, &query, &[]).await.0 == 200 {
+                    return (reference, addr);
+                }
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("blackbox_exporter did not start on {addr}");
+    panic!("blackbox_exporter did not start");
 }
 
 /// name -> (label names of each sample, value of the first sample, sample count).
@@ -177,6 +189,9 @@ async fn same_config_same_targets_same_metrics() {
     let yaml = format!(
         r#"
 modules:
+  {identity}:
+    prober: tcp
+    timeout: 2s
   http_2xx:
     prober: http
     timeout: 3s
@@ -365,7 +380,8 @@ modules:
     timeout: 3s
     icmp:
       preferred_ip_protocol: ip4
-"#
+"#,
+        identity = identity()
     );
     let cases: Vec<(&str, String)> = vec![
         ("http_2xx", format!("http://{http}/")),
