@@ -151,6 +151,13 @@ struct Flags {
     #[arg(long = "collector.bcache.priorityStats")]
     bcache_priority_stats: bool,
 
+    /// Select sysctl metrics to include (repeatable; `name` or `name:field1,field2,...`).
+    #[arg(long = "collector.sysctl.include", value_name = "NAME", action = clap::ArgAction::Append)]
+    sysctl_include: Vec<String>,
+    /// Select sysctl metrics to include as info metrics (repeatable).
+    #[arg(long = "collector.sysctl.include-info", value_name = "NAME", action = clap::ArgAction::Append)]
+    sysctl_include_info: Vec<String>,
+
     /// Disable every collector not explicitly enabled with --collector.<name>.
     #[arg(long = "collector.disable-defaults")]
     disable_defaults: bool,
@@ -420,6 +427,8 @@ where
         )?),
         rapl_zone_label: flags.rapl_zone_label,
         bcache_priority_stats: flags.bcache_priority_stats,
+        sysctl_include: flags.sysctl_include,
+        sysctl_include_info: flags.sysctl_include_info,
         tapestats_ignored: Some(compile(
             "collector.tapestats.ignored-devices",
             &flags.tapestats_ignored,

@@ -72,6 +72,10 @@ pub struct HostOptions {
     pub tapestats_ignored: Option<Regex>,
     /// Also read bcache's `priority_stats` (`--collector.bcache.priorityStats`).
     pub bcache_priority_stats: bool,
+    /// Numeric sysctls to export (`--collector.sysctl.include`, `name` or `name:field,...`).
+    pub sysctl_include: Vec<String>,
+    /// Sysctls exported as labels of `node_sysctl_info` (`--collector.sysctl.include-info`).
+    pub sysctl_include_info: Vec<String>,
 }
 
 impl Default for HostOptions {
@@ -92,6 +96,8 @@ impl Default for HostOptions {
                 .collect(),
             tapestats_ignored: None,
             bcache_priority_stats: false,
+            sysctl_include: Vec::new(),
+            sysctl_include_info: Vec::new(),
         }
     }
 }

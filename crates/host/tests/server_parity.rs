@@ -261,20 +261,34 @@ fn server_collectors_match_node_exporter_sample_for_sample() {
 }
 
 /// node_exporter's flags that change the output: fewer IPVS backend labels (backends summed),
-/// RAPL zones as a label, ignored power supplies, an ARP device filter.
+/// RAPL zones as a label, ignored power supplies, an ARP device filter, bcache priority
+/// stats, selected sysctls.
 #[test]
 fn collector_flags_change_the_output_as_in_node_exporter() {
     if !node_exporter_installed() {
         return;
     }
     let (problems, shared) = compare(
-        &["ipvs", "rapl", "powersupplyclass", "arp", "bcache"],
+        &[
+            "ipvs",
+            "rapl",
+            "powersupplyclass",
+            "arp",
+            "bcache",
+            "sysctl",
+        ],
         &[
             "--collector.ipvs.backend-labels=local_port,proto",
             "--collector.rapl.enable-zone-label",
             "--collector.powersupply.ignored-supplies=^BAT",
             "--collector.arp.device-exclude=^bond",
             "--collector.bcache.priorityStats",
+            "--collector.sysctl.include=kernel.threads-max",
+            "--collector.sysctl.include=vm.swappiness",
+            "--collector.sysctl.include=kernel.sem_test",
+            "--collector.sysctl.include=kernel.printk:current,default,minimum,boot_default",
+            "--collector.sysctl.include-info=kernel.hostname_test",
+            "--collector.sysctl.include-info=kernel.printk",
         ],
     );
     assert!(

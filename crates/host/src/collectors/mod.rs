@@ -45,6 +45,7 @@ pub mod slabinfo;
 pub mod sockstat;
 pub mod softnet;
 pub mod stat;
+pub mod sysctl;
 pub(crate) mod sysfs_dir;
 pub mod tapestats;
 pub mod textfile;
@@ -125,6 +126,7 @@ pub const ALL: &[CollectorDef] = &[
     meminfo_numa::DEF,
     cgroups::DEF,
     slabinfo::DEF,
+    sysctl::DEF,
     // Last: on its first encounter a hung network mount costs up to the mount timeout, and
     // blocking collectors run one after another, so nothing else waits behind it.
     filesystem::DEF,
