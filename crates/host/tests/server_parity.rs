@@ -51,6 +51,7 @@ const COLLECTORS: &[&str] = &[
     "meminfo_numa",
     "cgroups",
     "slabinfo",
+    "processes",
 ];
 
 /// Known, deliberate differences: (family or sample key prefix, why).

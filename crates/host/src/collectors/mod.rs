@@ -36,6 +36,7 @@ pub mod nvme;
 pub mod os;
 pub mod powersupplyclass;
 pub mod pressure;
+pub mod processes;
 pub(crate) mod procfile;
 pub mod rapl;
 pub(crate) mod rpc_stats;
@@ -127,6 +128,7 @@ pub const ALL: &[CollectorDef] = &[
     cgroups::DEF,
     slabinfo::DEF,
     sysctl::DEF,
+    processes::DEF,
     // Last: on its first encounter a hung network mount costs up to the mount timeout, and
     // blocking collectors run one after another, so nothing else waits behind it.
     filesystem::DEF,
