@@ -8,7 +8,11 @@ Starts on free loopback ports:
   - watchkeeper-host (with a textfile directory holding one .prom file),
     watchkeeper-blackbox (the example blackbox.yml plus a module that trusts
     the test certificate), watchkeeper-db (deploy/examples/db.yml: the local
-    PostgreSQL, MariaDB and Redis);
+    PostgreSQL, MariaDB and Redis), watchkeeper-tls (the test CA and
+    certificate as files, the HTTPS server as an endpoint), watchkeeper-backup
+    (one fresh artefact with a checksum sidecar), watchkeeper-incident
+    following an Alertmanager;
+  - an Alertmanager that Prometheus sends its alerts to;
   - Prometheus, scraping and evaluating every second.
 Then checks:
   - every scrape target is up;
@@ -17,6 +21,9 @@ Then checks:
   - the certificate expiry seen through the probe is about 2 days, and the
     TLSCertificateExpiryCritical rule turns pending for exactly the HTTPS
     target (a rule evaluated on real exporter output);
+  - the TLS exporter sees the same 2-day expiry in the file and on the
+    endpoint, the backup exporter the artefact's time, and the bundled
+    Watchdog reaches the incident exporter through Alertmanager;
   - no rule evaluation fails.
 
 Usage: check_suite.py REPO_ROOT BIN_DIR. One line per problem; exit 1 if any.
@@ -54,12 +61,29 @@ REQUIRED = {
         "redis_rdb_last_bgsave_status", "pg_stat_archiver_failed_count", "pg_replication_lag_seconds",
         "watchkeeper_db_config_last_reload_successful",
     ],
+    "watchkeeper-tls": [
+        "x509_cert_not_after", "x509_cert_expired", "x509_source_up",
+        "ssl_probe_success", "ssl_chain_verified", "ssl_hostname_match",
+        "watchkeeper_tls_config_last_reload_successful",
+    ],
+    "watchkeeper-backup": [
+        "backup_last_success_timestamp_seconds", "backup_max_age_seconds", "backup_last_size_bytes",
+        "backup_min_size_bytes", "backup_source_up", "backup_source_error", "backup_runs_total",
+        "backup_integrity_ok", "watchkeeper_backup_config_last_reload_successful",
+    ],
+    "watchkeeper-incident": [
+        "incident_alertmanager_up", "incident_target_seconds", "incidents_open", "incidents_total",
+        "incident_watchdog_seen", "incident_acknowledge_duration_seconds_bucket",
+        "watchkeeper_incident_config_last_reload_successful",
+    ],
 }
 # Expressions that must return at least one series, and none with another value.
 MUST_BE_ONE = [
     "up", "probe_success", "pg_up", "mysql_up", "redis_up", "redis_rdb_last_bgsave_status",
     '{__name__=~"watchkeeper_[a-z]+_config_last_reload_successful"}',
     "instance:probe_availability:ratio_5m",
+    "x509_source_up", "ssl_probe_success", "backup_source_up", "backup_integrity_ok",
+    "incident_alertmanager_up",
 ]
 
 
@@ -161,7 +185,8 @@ def main(root, bin_dir):
         with open(bb_path, "w") as f:
             f.write(bb)
 
-        ports = {n: free_port() for n in ("host", "blackbox", "db", "prometheus")}
+        ports = {n: free_port() for n in ("host", "blackbox", "db", "tls", "backup", "incident",
+                                          "alertmanager", "prometheus")}
         start("watchkeeper-host", [os.path.join(bin_dir, "watchkeeper-host"),
                                    f"--web.listen-address=127.0.0.1:{ports['host']}",
                                    f"--collector.textfile.directory={textfile}"])
@@ -171,8 +196,52 @@ def main(root, bin_dir):
         start("watchkeeper-db", [os.path.join(bin_dir, "watchkeeper-db"),
                                  f"--web.listen-address=127.0.0.1:{ports['db']}",
                                  "--config.file=deploy/examples/db.yml"])
-        for n in ("host", "blackbox", "db"):
+        # Certificates: the test CA and leaf as files, the HTTPS server as an endpoint.
+        tls_yml = os.path.join(tmp, "tls.yml")
+        with open(tls_yml, "w") as f:
+            json.dump({"files": [ca, cert], "endpoints": [
+                {"target": f"127.0.0.1:{https_port}", "server_name": "localhost", "ca_file": ca}]}, f)
+        start("watchkeeper-tls", [os.path.join(bin_dir, "watchkeeper-tls"),
+                                  f"--web.listen-address=127.0.0.1:{ports['tls']}",
+                                  f"--config.file={tls_yml}"])
+        # Backups: one fresh artefact with its checksum sidecar.
+        backups = os.path.join(tmp, "backups")
+        os.makedirs(os.path.join(tmp, "backup-state"))
+        os.mkdir(backups)
+        artefact = os.path.join(backups, "suite.tar.gz")
+        with open(artefact, "wb") as f:
+            f.write(os.urandom(64 * 1024))
+        digest = subprocess.run(["sha256sum", "suite.tar.gz"], cwd=backups, check=True,
+                                capture_output=True, text=True).stdout
+        with open(artefact + ".sha256", "w") as f:
+            f.write(digest)
+        backup_yml = os.path.join(tmp, "backup.yml")
+        with open(backup_yml, "w") as f:
+            json.dump({"state_dir": os.path.join(tmp, "backup-state"), "jobs": [
+                {"name": "suite", "files": os.path.join(backups, "*.tar.gz"), "checksum": "sha256",
+                 "max_age": "1h", "min_size": "1KiB"}]}, f)
+        start("watchkeeper-backup", [os.path.join(bin_dir, "watchkeeper-backup"),
+                                     f"--web.listen-address=127.0.0.1:{ports['backup']}",
+                                     f"--config.file={backup_yml}"])
+        # An Alertmanager that Prometheus sends to and the incident exporter follows.
+        am_yml = os.path.join(tmp, "alertmanager.yml")
+        with open(am_yml, "w") as f:
+            json.dump({"route": {"receiver": "none", "group_wait": "1s"}, "receivers": [{"name": "none"}]}, f)
+        start("alertmanager", ["prometheus-alertmanager", f"--config.file={am_yml}",
+                               f"--storage.path={tmp}/alertmanager",
+                               f"--web.listen-address=127.0.0.1:{ports['alertmanager']}",
+                               "--cluster.listen-address="])
+        incident_yml = os.path.join(tmp, "incident.yml")
+        with open(incident_yml, "w") as f:
+            json.dump({"alertmanagers": [f"http://127.0.0.1:{ports['alertmanager']}"],
+                       "poll_interval": "1s", "timeout": "1s",
+                       "storage": os.path.join(tmp, "incidents.db")}, f)
+        start("watchkeeper-incident", [os.path.join(bin_dir, "watchkeeper-incident"),
+                                       f"--web.listen-address=127.0.0.1:{ports['incident']}",
+                                       f"--config.file={incident_yml}"])
+        for n in ("host", "blackbox", "db", "tls", "backup", "incident"):
             wait_http(f"watchkeeper-{n}", f"http://127.0.0.1:{ports[n]}/-/healthy")
+        wait_http("alertmanager", f"http://127.0.0.1:{ports['alertmanager']}/-/ready")
         if problems:
             return report(problems)
 
@@ -183,10 +252,17 @@ def main(root, bin_dir):
         prom_cfg = {
             "global": {"scrape_interval": "1s", "scrape_timeout": "900ms", "evaluation_interval": "1s"},
             "rule_files": [os.path.join(root, "alert-rules", "*.rules.yml")],
+            "alerting": {"alertmanagers": [
+                {"static_configs": [{"targets": [f"127.0.0.1:{ports['alertmanager']}"]}]}]},
             "scrape_configs": [
                 {"job_name": "watchkeeper-host", "static_configs": [{"targets": [f"127.0.0.1:{ports['host']}"]}]},
                 {"job_name": "watchkeeper-blackbox", "static_configs": [{"targets": [bb_addr]}]},
                 {"job_name": "watchkeeper-db", "static_configs": [{"targets": [f"127.0.0.1:{ports['db']}"]}]},
+                {"job_name": "watchkeeper-tls", "static_configs": [{"targets": [f"127.0.0.1:{ports['tls']}"]}]},
+                {"job_name": "watchkeeper-backup", "honor_labels": True,
+                 "static_configs": [{"targets": [f"127.0.0.1:{ports['backup']}"]}]},
+                {"job_name": "watchkeeper-incident",
+                 "static_configs": [{"targets": [f"127.0.0.1:{ports['incident']}"]}]},
                 {"job_name": "blackbox-http", "metrics_path": "/probe", "params": {"module": ["http_2xx"]},
                  "static_configs": [{"targets": [f"http://127.0.0.1:{ports['host']}/-/healthy"]}],
                  "relabel_configs": relabel},
@@ -211,7 +287,7 @@ def main(root, bin_dir):
         missing, not_up = [], []
         while time.time() < deadline:
             not_up = [(r["metric"]["job"], r["metric"]["instance"]) for r in query(base, "up") if r["value"][1] != "1"]
-            have_up = len(query(base, "up")) == 8
+            have_up = len(query(base, "up")) == 11
             missing = [(exp, m) for exp, ms in REQUIRED.items() for m in ms
                        if not query(base, f'count({{__name__="{m}"}})')]
             alerts = json.loads(get(f"{base}/api/v1/alerts"))["data"]["alerts"]
@@ -237,6 +313,25 @@ def main(root, bin_dir):
         left = query(base, f'probe_ssl_earliest_cert_expiry{{instance="{https_url}"}} - time()')
         if not left or not (1.9 * 86400 < float(left[0]["value"][1]) <= 2 * 86400 + 60):
             problems.append(f"certificate expiry seen through the probe: {left}, want about 2 days")
+        for source in ("file", "endpoint"):
+            left = query(base, f'max(x509_cert_not_after{{subject_CN="localhost",source_kind="{source}"}}) - time()')
+            if not left or not (1.9 * 86400 < float(left[0]["value"][1]) <= 2 * 86400 + 60):
+                problems.append(f"leaf expiry seen by watchkeeper-tls ({source}): {left}, want about 2 days")
+        # The bundled Watchdog (for: 1m) goes Prometheus -> Alertmanager -> the incident
+        # exporter: wait for the series, not for a fixed time.
+        deadline = time.time() + 120
+        seen = []
+        while time.time() < deadline:
+            seen = query(base, "incident_watchdog_seen == 1")
+            if seen:
+                break
+            time.sleep(1)
+        if not seen:
+            problems.append("incident_watchdog_seen never became 1: the Watchdog did not reach "
+                            "the incident exporter through Alertmanager within 120 s")
+        age = query(base, 'time() - backup_last_success_timestamp_seconds{job="suite"}')
+        if not age or not (-5 < float(age[0]["value"][1]) < 600):
+            problems.append(f"backup age seen by watchkeeper-backup: {age}, want the fresh artefact's")
         alerts = json.loads(get(f"{base}/api/v1/alerts"))["data"]["alerts"]
         tls = sorted(a["labels"]["instance"] for a in alerts if a["labels"]["alertname"] == "TLSCertificateExpiryCritical")
         if tls != [https_url]:
@@ -246,7 +341,7 @@ def main(root, bin_dir):
                 if r.get("health") == "err":
                     problems.append(f"rule {r['name']} fails to evaluate: {r.get('lastError')}")
         firing = sorted({a["labels"]["alertname"] for a in alerts})
-        print(f"suite: 8 targets up, {sum(map(len, REQUIRED.values()))} required metrics checked; "
+        print(f"suite: 11 targets up, {sum(map(len, REQUIRED.values()))} required metrics checked; "
               f"active alerts: {', '.join(firing) or 'none'}")
         return report(problems)
     finally:
