@@ -850,6 +850,14 @@ fn check(
         stats.failed_due_to_regex = true;
         return Err(f);
     }
+    // Go's gzip reader reads the stream header as it is created: on the closed body of a
+    // redirect not followed that fails (the other decoders read nothing until asked).
+    if body.closed && cfg.compression == "gzip" {
+        return Err(Failure::new(
+            FailureReason::Protocol,
+            "Failed to get decompressor for HTTP response body: the body of a redirect that is not followed is not read",
+        ));
+    }
     if !cfg.fail_if_body_matches_regexp.is_empty()
         || !cfg.fail_if_body_not_matches_regexp.is_empty()
     {

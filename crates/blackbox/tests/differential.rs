@@ -575,6 +575,16 @@ fn scenarios(t: &Targets) -> Scenarios {
         format!("{http}/goto?/"),
     );
     s.add(
+        "http_redirect_not_followed_gzip",
+        &format!("prober: http\nhttp:\n  {ip4}\n  follow_redirects: false\n  valid_status_codes: [302]\n  compression: gzip\n  headers:\n    Accept-Encoding: gzip"),
+        format!("{http}/goto?/"),
+    );
+    s.add(
+        "http_redirect_not_followed_br",
+        &format!("prober: http\nhttp:\n  {ip4}\n  follow_redirects: false\n  valid_status_codes: [302]\n  compression: br\n  headers:\n    Accept-Encoding: br"),
+        format!("{http}/goto?/"),
+    );
+    s.add(
         "http_redirect_not_followed_empty",
         &format!(
             "prober: http\nhttp:\n  {ip4}\n  follow_redirects: false\n  valid_status_codes: [301]"
