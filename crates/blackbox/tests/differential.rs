@@ -888,6 +888,27 @@ fn scenarios(t: &Targets) -> Scenarios {
         t.line.to_string(),
     );
 
+    s.add(
+        "https_handshake_timeout",
+        &format!("prober: http\ntimeout: 1s\nhttp:\n  {ip4}"),
+        format!("https://{}/", t.silent),
+    );
+    s.add(
+        "http_localhost_name",
+        "prober: http\nhttp:\n  preferred_ip_protocol: ip6",
+        format!("http://localhost:{}/", t.http.port()),
+    );
+    s.add(
+        "tcp_localhost_name",
+        &format!("prober: tcp\ntcp:\n  {ip4}"),
+        format!("localhost:{}", t.line.port()),
+    );
+    s.add(
+        "icmp_localhost_name",
+        &format!("prober: icmp\nicmp:\n  {ip4}"),
+        "localhost",
+    );
+
     // --- name resolution with and without fallback
     let v6_only = "preferred_ip_protocol: ip6\n  ip_protocol_fallback: false";
     s.add(
