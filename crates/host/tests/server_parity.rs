@@ -52,6 +52,7 @@ const COLLECTORS: &[&str] = &[
     "cgroups",
     "slabinfo",
     "processes",
+    "zoneinfo",
 ];
 
 /// Known, deliberate differences: (family or sample key prefix, why).

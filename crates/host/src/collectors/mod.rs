@@ -59,6 +59,7 @@ pub mod uname;
 pub mod vmstat;
 pub mod xfs;
 pub mod zfs;
+pub mod zoneinfo;
 
 use crate::options::HostOptions;
 use std::sync::Arc;
@@ -129,6 +130,7 @@ pub const ALL: &[CollectorDef] = &[
     slabinfo::DEF,
     sysctl::DEF,
     processes::DEF,
+    zoneinfo::DEF,
     // Last: on its first encounter a hung network mount costs up to the mount timeout, and
     // blocking collectors run one after another, so nothing else waits behind it.
     filesystem::DEF,
