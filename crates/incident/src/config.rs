@@ -7,8 +7,10 @@ use crate::matcher::MatchValue;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
-use watchkeeper_core::config::{parse_yaml, ConfigError, PromDuration};
+use watchkeeper_core::config::{parse_yaml, ConfigError, PromDuration, Secret};
+use watchkeeper_core::tls_client::TlsClientOptions;
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -40,6 +42,54 @@ pub struct Config {
     /// (empty: not watched).
     #[serde(default = "default_watchdog")]
     pub watchdog: String,
+    /// How to reach the Alertmanagers when they require authentication or a private CA.
+    #[serde(default, skip_serializing_if = "HttpConfig::is_empty")]
+    pub http_config: HttpConfig,
+    /// The secrets and TLS settings of `http_config`, read when the file is loaded.
+    #[serde(skip)]
+    pub credentials: Credentials,
+}
+
+/// Client settings for the Alertmanager API (a subset of Prometheus' `http_config`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// HTTP basic authentication; the password is read from a file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basic_auth: Option<BasicAuth>,
+    /// A file holding a bearer token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bearer_token_file: Option<PathBuf>,
+    /// TLS settings (CA, client certificate, server name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_config: Option<TlsClientOptions>,
+}
+
+impl HttpConfig {
+    fn is_empty(&self) -> bool {
+        self.basic_auth.is_none() && self.bearer_token_file.is_none() && self.tls_config.is_none()
+    }
+}
+
+/// Basic authentication settings.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BasicAuth {
+    /// The user name.
+    pub username: String,
+    /// A file holding the password (one trailing newline is ignored).
+    pub password_file: PathBuf,
+}
+
+/// What `http_config` resolves to.
+#[derive(Debug, Clone, Default)]
+pub struct Credentials {
+    /// User name and password.
+    pub basic: Option<(String, Secret)>,
+    /// Bearer token.
+    pub bearer: Option<Secret>,
+    /// A rustls configuration, when `tls_config` is given.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 /// Which alerts are incidents.
@@ -235,7 +285,14 @@ impl Config {
         if config.storage.as_os_str().is_empty() {
             return Err(invalid("storage: a file path is required".into()));
         }
+        let mut config = config;
+        config.credentials = config.http_config.resolve(path).map_err(invalid)?;
         Ok(config)
+    }
+
+    /// The configuration as YAML (secrets are only ever in files, never shown).
+    pub fn describe_yaml(&self) -> String {
+        watchkeeper_core::config::to_yaml(self)
     }
 
     /// The incident matchers keyed by plain label name.
@@ -267,13 +324,57 @@ impl Config {
     }
 }
 
+impl HttpConfig {
+    /// Reads the secret files (relative paths are relative to the configuration file) and
+    /// builds the TLS settings.
+    fn resolve(&self, config_path: &Path) -> Result<Credentials, String> {
+        let base = config_path.parent().unwrap_or(Path::new("."));
+        let read = |field: &str, p: &Path| {
+            let full = base.join(p);
+            Secret::from_file(&full)
+                .map_err(|e| format!("http_config.{field}: cannot read {}: {e}", p.display()))
+        };
+        if self.basic_auth.is_some() && self.bearer_token_file.is_some() {
+            return Err("http_config: set only one of basic_auth and bearer_token_file".into());
+        }
+        let basic = match &self.basic_auth {
+            Some(b) => Some((
+                b.username.clone(),
+                read("basic_auth.password_file", &b.password_file)?,
+            )),
+            None => None,
+        };
+        let bearer = match &self.bearer_token_file {
+            Some(p) => Some(read("bearer_token_file", p)?),
+            None => None,
+        };
+        let tls = match &self.tls_config {
+            Some(t) => {
+                let mut t = t.clone();
+                for f in [&mut t.ca_file, &mut t.cert_file, &mut t.key_file]
+                    .into_iter()
+                    .flatten()
+                {
+                    *f = base.join(&*f);
+                }
+                Some(
+                    t.build()
+                        .map_err(|e| format!("http_config.tls_config: {e}"))?,
+                )
+            }
+            None => None,
+        };
+        Ok(Credentials { basic, bearer, tls })
+    }
+}
+
 impl watchkeeper_core::kit::ConfigFile for Config {
     fn load(path: &Path, _previous: Option<&Self>) -> Result<Self, ConfigError> {
         Config::load(path)
     }
 
     fn describe(&self) -> String {
-        watchkeeper_core::config::to_yaml(self)
+        self.describe_yaml()
     }
 
     fn summary(&self) -> String {
@@ -308,6 +409,40 @@ mod tests {
         assert_eq!(c.poll_interval.get(), Duration::from_secs(15));
         assert!(c.matchers()["severity"].matches("critical"));
         assert_eq!(c.watchdog, "Watchdog");
+    }
+
+    #[test]
+    fn http_config_reads_secret_files() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("pw"), "hunter2\n").unwrap();
+        let path = dir.path().join("i.yml");
+        let c = Config::parse(
+            "http_config:\n  basic_auth: {username: watch, password_file: pw}\n",
+            &path,
+        )
+        .unwrap();
+        let (user, pw) = c.credentials.basic.clone().unwrap();
+        assert_eq!((user.as_str(), pw.expose()), ("watch", "hunter2"));
+        assert!(!format!("{c:?}").contains("hunter2"));
+        assert!(!c.describe_yaml().contains("hunter2"));
+        let e = Config::parse("http_config:\n  bearer_token_file: nope\n", &path)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("http_config.bearer_token_file: cannot read nope"),
+            "{e}"
+        );
+        let e = Config::parse("http_config:\n  basic_auth: {username: a, password_file: pw}\n  bearer_token_file: pw\n", &path)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("only one"), "{e}");
+        let e = Config::parse(
+            "http_config:\n  tls_config: {ca_file: missing.pem}\n",
+            &path,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("http_config.tls_config"), "{e}");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! before is kept.
 
 use crate::api;
-use crate::config::{AlertmanagerUrl, Config};
+use crate::config::{AlertmanagerUrl, Config, Credentials};
 use crate::engine::{Engine, PollResult};
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,20 +13,35 @@ use tokio::sync::watch;
 /// The largest API answer read (10 000 alerts take about 10 MB).
 pub const MAX_ANSWER: usize = 64 << 20;
 
-/// Builds the HTTP client (rustls, no proxy from the environment, the configured timeout).
-pub fn client(timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
-    reqwest::Client::builder()
+/// Builds the HTTP client (rustls, no proxy from the environment, the configured timeout and
+/// TLS settings).
+pub fn client(
+    timeout: Duration,
+    credentials: &Credentials,
+) -> Result<reqwest::Client, reqwest::Error> {
+    let mut builder = reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(timeout)
         .no_proxy()
-        .user_agent(concat!("watchkeeper-incident/", env!("CARGO_PKG_VERSION")))
-        .build()
+        .user_agent(concat!("watchkeeper-incident/", env!("CARGO_PKG_VERSION")));
+    if let Some(tls) = &credentials.tls {
+        builder = builder.use_preconfigured_tls((**tls).clone());
+    }
+    builder.build()
 }
 
-async fn get(client: &reqwest::Client, url: &str) -> Result<Vec<u8>, String> {
-    let mut resp = client
-        .get(url)
-        .header("Accept", "application/json")
+async fn get(
+    client: &reqwest::Client,
+    url: &str,
+    credentials: &Credentials,
+) -> Result<Vec<u8>, String> {
+    let mut req = client.get(url).header("Accept", "application/json");
+    if let Some((user, password)) = &credentials.basic {
+        req = req.basic_auth(user, Some(password.expose()));
+    } else if let Some(token) = &credentials.bearer {
+        req = req.bearer_auth(token.expose());
+    }
+    let mut resp = req
         .send()
         .await
         .map_err(|e| format!("GET {url}: {}", describe(&e)))?;
@@ -73,10 +88,17 @@ fn describe(e: &reqwest::Error) -> String {
 }
 
 /// Polls one Alertmanager.
-pub async fn poll_one(client: &reqwest::Client, am: &AlertmanagerUrl) -> PollResult {
+pub async fn poll_one(
+    client: &reqwest::Client,
+    am: &AlertmanagerUrl,
+    credentials: &Credentials,
+) -> PollResult {
     let alerts_url = am.endpoint("api/v2/alerts");
     let silences_url = am.endpoint("api/v2/silences");
-    let (alerts, silences) = tokio::join!(get(client, &alerts_url), get(client, &silences_url));
+    let (alerts, silences) = tokio::join!(
+        get(client, &alerts_url, credentials),
+        get(client, &silences_url, credentials)
+    );
     let (alerts, silences) = (alerts?, silences?);
     // Decoding megabytes of JSON is CPU work: off the async thread.
     tokio::task::spawn_blocking(move || {
@@ -91,10 +113,12 @@ pub async fn poll_one(client: &reqwest::Client, am: &AlertmanagerUrl) -> PollRes
 
 /// Polls every Alertmanager of `config` once, concurrently.
 pub async fn poll_all(client: &reqwest::Client, config: &Config) -> Vec<(String, PollResult)> {
-    let polls = config
-        .alertmanagers
-        .iter()
-        .map(|am| async move { (am.instance(), poll_one(client, am).await) });
+    let polls = config.alertmanagers.iter().map(|am| async move {
+        (
+            am.instance(),
+            poll_one(client, am, &config.credentials).await,
+        )
+    });
     futures_util::future::join_all(polls).await
 }
 
@@ -102,7 +126,7 @@ pub async fn poll_all(client: &reqwest::Client, config: &Config) -> Vec<(String,
 pub async fn run(engine: Arc<Engine>, mut config: watch::Receiver<Arc<Config>>) {
     loop {
         let cfg = Arc::clone(&config.borrow_and_update());
-        let http = match client(cfg.timeout.get()) {
+        let http = match client(cfg.timeout.get(), &cfg.credentials) {
             Ok(c) => c,
             Err(e) => {
                 tracing::error!(error = %e, "Cannot build the HTTP client");

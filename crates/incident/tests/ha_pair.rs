@@ -75,7 +75,7 @@ fn ha_pair_is_one_incident() {
         Some(1.0)
     );
     assert!(
-        exporter.logs().contains("Cannot read Alertmanager"),
+        exporter.log_shows("Cannot read Alertmanager"),
         "{}",
         exporter.logs()
     );

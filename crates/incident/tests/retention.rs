@@ -77,9 +77,7 @@ fn old_resolved_incidents_are_deleted() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    assert!(exporter
-        .logs()
-        .contains("Deleted incidents past the retention"));
+    assert!(exporter.log_shows("Deleted incidents past the retention"));
     exporter.kill();
     let exporter = Exporter::start(&config);
     assert_eq!(

@@ -145,6 +145,25 @@ impl Alertmanager {
 
     /// Starts one with the configuration `config` (YAML).
     pub fn start_full(cluster_port: Option<u16>, peers: &[u16], config_text: &str) -> Alertmanager {
+        Self::start_inner(cluster_port, peers, config_text, None)
+    }
+
+    /// Starts one whose API requires what `web_config` (a web config file) says.
+    pub fn start_secured(web_config: &str) -> Alertmanager {
+        Self::start_inner(
+            None,
+            &[],
+            "route:\n  receiver: blackhole\nreceivers:\n  - name: blackhole\n",
+            Some(web_config),
+        )
+    }
+
+    fn start_inner(
+        cluster_port: Option<u16>,
+        peers: &[u16],
+        config_text: &str,
+        web_config: Option<&str>,
+    ) -> Alertmanager {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("alertmanager.yml");
         std::fs::write(&config, config_text).unwrap();
@@ -156,6 +175,11 @@ impl Alertmanager {
                 dir.path().join("data").display()
             ))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"));
+        if let Some(web) = web_config {
+            let path = dir.path().join("web.yml");
+            std::fs::write(&path, web).unwrap();
+            cmd.arg(format!("--web.config.file={}", path.display()));
+        }
         match cluster_port {
             None => {
                 cmd.arg("--cluster.listen-address=");
@@ -186,7 +210,7 @@ impl Alertmanager {
         loop {
             if let Ok(s) = TcpStream::connect(am.addr()) {
                 drop(s);
-                if get(am.addr(), "/-/ready").0 == 200 {
+                if matches!(get(am.addr(), "/-/ready").0, 200 | 400 | 401) {
                     break;
                 }
             }
@@ -353,6 +377,19 @@ impl Exporter {
 
     pub fn logs(&self) -> String {
         self.logs.lock().unwrap().clone()
+    }
+
+    /// Whether the log comes to contain `needle` within a few seconds (it is read from a pipe
+    /// by another thread, so a line may arrive just after what caused it is visible).
+    pub fn log_shows(&self, needle: &str) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(5) {
+            if self.logs().contains(needle) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
     }
 
     pub fn pid(&self) -> u32 {
