@@ -53,6 +53,7 @@ const COLLECTORS: &[&str] = &[
     "slabinfo",
     "processes",
     "zoneinfo",
+    "mountstats",
 ];
 
 /// Known, deliberate differences: (family or sample key prefix, why).

@@ -27,6 +27,7 @@ pub mod loadavg;
 pub mod mdadm;
 pub mod meminfo;
 pub mod meminfo_numa;
+pub mod mountstats;
 pub mod netclass;
 pub mod netdev;
 pub mod netstat;
@@ -131,6 +132,7 @@ pub const ALL: &[CollectorDef] = &[
     sysctl::DEF,
     processes::DEF,
     zoneinfo::DEF,
+    mountstats::DEF,
     // Last: on its first encounter a hung network mount costs up to the mount timeout, and
     // blocking collectors run one after another, so nothing else waits behind it.
     filesystem::DEF,
