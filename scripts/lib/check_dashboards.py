@@ -54,9 +54,23 @@ REQUIRED["watchkeeper-overview.json"] += [
     "instance:probe_latency:seconds", "ALERTS{", "alertmanager_notifications_failed_total",
     "prometheus_notifications_dropped_total",
 ]
-# Rule files whose alerted metrics must each appear on a dashboard (the other
-# exporters' files join as their dashboards land).
-ALERTED_FILES = ["slo.rules.yml", "latency.rules.yml", "host.rules.yml", "db.rules.yml", "watchkeeper.rules.yml"]
+REQUIRED.update({
+    "watchkeeper-tls.json": [
+        "x509_cert_not_after", "x509_cert_expired", "x509_source_up", "x509_source_errors_total",
+        "ssl_chain_verified", "ssl_verify_error_info", "ssl_probe_success",
+    ],
+    "watchkeeper-backup.json": [
+        "backup_last_success_timestamp_seconds", "backup_max_age_seconds", "backup_last_size_bytes",
+        "backup_runs_total", "backup_verify_last_success", "backup_source_up",
+    ],
+    "watchkeeper-incident.json": [
+        "incident_acknowledge_duration_seconds_bucket", "incident_resolve_duration_seconds_bucket",
+        "incidents_open", "incident_target_seconds",
+    ],
+})
+# Rule files whose alerted metrics must each appear on a dashboard.
+ALERTED_FILES = ["slo.rules.yml", "latency.rules.yml", "host.rules.yml", "db.rules.yml", "watchkeeper.rules.yml",
+                 "tls.rules.yml", "backup.rules.yml", "incident.rules.yml"]
 PROMQL_WORDS = {
     "and", "or", "unless", "on", "ignoring", "group_left", "group_right", "by", "without", "bool", "offset",
     "inf", "nan", "time", "vector", "scalar",
