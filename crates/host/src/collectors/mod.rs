@@ -50,6 +50,7 @@ pub mod stat;
 pub mod sysctl;
 pub(crate) mod sysfs_dir;
 pub mod tapestats;
+pub mod tcpstat;
 pub mod textfile;
 pub(crate) mod textformat;
 pub mod thermal_zone;
@@ -133,6 +134,7 @@ pub const ALL: &[CollectorDef] = &[
     processes::DEF,
     zoneinfo::DEF,
     mountstats::DEF,
+    tcpstat::DEF,
     // Last: on its first encounter a hung network mount costs up to the mount timeout, and
     // blocking collectors run one after another, so nothing else waits behind it.
     filesystem::DEF,
