@@ -177,6 +177,8 @@ struct Hop {
     url: Url,
     method: Method,
     body: Option<Bytes>,
+    /// The module's `Cookie` header for this request, if it is sent to it.
+    cookie: Option<String>,
 }
 
 async fn probe_inner(run: &mut ProbeRun<'_>, stats: &mut Stats) -> Result<(), Failure> {
@@ -223,7 +225,13 @@ async fn probe_inner(run: &mut ProbeRun<'_>, stats: &mut Stats) -> Result<(), Fa
         })?)),
         (None, None) => None,
     };
-    let mut hop = Hop { url, method, body };
+    let mut configured_cookie = cookies::Configured::take(&mut headers.map);
+    let mut hop = Hop {
+        cookie: configured_cookie.for_hop(None, &url),
+        url,
+        method,
+        body,
+    };
 
     // The first lookup is the `resolve` phase and sets the probe_ip_* metrics.
     let first_host = host_of(&hop.url);
@@ -319,6 +327,7 @@ async fn probe_inner(run: &mut ProbeRun<'_>, stats: &mut Stats) -> Result<(), Fa
                     ));
                 }
                 // The body of a redirect is not interesting; drain a little and drop the connection.
+                let redirect_headers = resp.headers().clone();
                 drop(resp);
                 drop(conn_guard);
                 let next = hop.url.join(&location).map_err(|e| {
@@ -341,6 +350,8 @@ async fn probe_inner(run: &mut ProbeRun<'_>, stats: &mut Stats) -> Result<(), Fa
                     hop.method = Method::GET;
                     hop.body = None;
                 }
+                configured_cookie.after_redirect(&redirect_headers);
+                hop.cookie = configured_cookie.for_hop(Some(&hop.url), &next);
                 hop.url = next;
                 continue;
             }
@@ -593,6 +604,13 @@ async fn send(
         }
         if let Some(a) = proxy_authorization {
             h.insert(header::PROXY_AUTHORIZATION, a);
+        }
+        if let Some(c) = hop
+            .cookie
+            .as_deref()
+            .and_then(|c| HeaderValue::from_str(c).ok())
+        {
+            h.insert(header::COOKIE, c);
         }
         jar.add_to(&hop.url, h);
     }

@@ -636,6 +636,31 @@ fn scenarios(t: &Targets) -> Scenarios {
         format!("{http}/cookie/set-secure"),
     );
     s.add(
+        "http_cookie_and_configured_cookie",
+        &format!("prober: http\nhttp:\n  {ip4}\n  headers:\n    Cookie: mine=x\n  fail_if_body_not_matches_regexp: ['^cookie=mine=x; session=s3ss10n$']"),
+        format!("{http}/cookie/set"),
+    );
+    s.add(
+        "http_cookie_header_overridden",
+        &format!("prober: http\nhttp:\n  {ip4}\n  headers:\n    Cookie: session=old"),
+        format!("{http}/cookie/set"),
+    );
+    let with_cookie =
+        format!("prober: http\nhttp:\n  {ip4}\n  headers:\n    Cookie: session=s3ss10n");
+    s.add(
+        "http_configured_cookie_same_host",
+        &with_cookie,
+        format!("{http}/goto?/cookie/check"),
+    );
+    s.add(
+        "http_configured_cookie_other_host",
+        &with_cookie,
+        format!(
+            "{http}/goto?http://localhost:{}/cookie/check",
+            t.http.port()
+        ),
+    );
+    s.add(
         "http_cookie_other_host",
         &plain,
         format!(

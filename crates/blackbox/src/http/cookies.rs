@@ -108,6 +108,76 @@ impl Jar {
     }
 }
 
+/// The module's own `Cookie` header, carried across redirects as Go's client carries it: sent
+/// again only to the same host and port (or a subdomain), and a cookie of the same name set by
+/// a redirect replaces it (the jar's copy is then sent).
+#[derive(Debug, Default)]
+pub struct Configured {
+    header: Option<String>,
+}
+
+impl Configured {
+    /// Takes the `Cookie` header out of the module's headers (the jar adds it back per hop).
+    pub fn take(headers: &mut HeaderMap) -> Self {
+        let header = headers
+            .remove(header::COOKIE)
+            .and_then(|v| v.to_str().ok().map(str::to_string));
+        Self { header }
+    }
+
+    /// Drops the configured cookies a redirect response sets anew; the rest, if any change,
+    /// are rewritten sorted (Go's `makeHeadersCopier`).
+    pub fn after_redirect(&mut self, response: &HeaderMap) {
+        let Some(header) = &self.header else { return };
+        let set: Vec<String> = response
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .filter_map(|l| {
+                l.split(';')
+                    .next()?
+                    .split_once('=')
+                    .map(|(n, _)| n.trim().to_string())
+            })
+            .collect();
+        let pairs: Vec<&str> = header
+            .split(';')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .collect();
+        let name = |p: &str| p.split_once('=').map_or(p, |(n, _)| n).trim().to_string();
+        if !pairs.iter().any(|p| set.contains(&name(p))) {
+            return;
+        }
+        let mut kept: Vec<&str> = pairs
+            .into_iter()
+            .filter(|p| !set.contains(&name(p)))
+            .collect();
+        kept.sort_unstable();
+        self.header = Some(kept.join("; "));
+    }
+
+    /// The header for a request to `next` after one to `previous` (`None` for the first).
+    pub fn for_hop(&self, previous: Option<&Url>, next: &Url) -> Option<String> {
+        let header = self.header.as_deref().filter(|h| !h.is_empty())?;
+        if let Some(prev) = previous {
+            let (Some(p), Some(n)) = (canonical_addr(prev), canonical_addr(next)) else {
+                return None;
+            };
+            if n != p && !n.ends_with(&format!(".{p}")) {
+                return None;
+            }
+        }
+        Some(header.to_string())
+    }
+}
+
+/// `host:port` with the scheme's default port, as Go compares hosts for sensitive headers.
+fn canonical_addr(url: &Url) -> Option<String> {
+    let host = canonical_host(url)?;
+    Some(format!("{host}:{}", url.port_or_known_default()?))
+}
+
 /// What one `Set-Cookie` line says.
 struct SetCookie {
     name: String,
@@ -347,6 +417,50 @@ mod tests {
         h.insert(header::COOKIE, HeaderValue::from_static("mine=x"));
         jar.add_to(&Url::parse("http://a.test/").unwrap(), &mut h);
         assert_eq!(h.get(header::COOKIE).unwrap(), "mine=x; s=1");
+    }
+
+    #[test]
+    fn configured_cookies_follow_go_across_redirects() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("z=1; session=old; a=2"),
+        );
+        let mut c = Configured::take(&mut h);
+        assert!(h.get(header::COOKIE).is_none());
+        let a = Url::parse("http://127.0.0.1:80/").unwrap();
+        let sub = Url::parse("http://x.bench.test/").unwrap();
+        assert_eq!(
+            c.for_hop(None, &a).as_deref(),
+            Some("z=1; session=old; a=2")
+        );
+        // Same host and port only (or a subdomain).
+        assert_eq!(
+            c.for_hop(Some(&a), &Url::parse("http://127.0.0.1/x").unwrap())
+                .as_deref(),
+            Some("z=1; session=old; a=2")
+        );
+        assert_eq!(
+            c.for_hop(Some(&a), &Url::parse("http://127.0.0.1:81/").unwrap()),
+            None
+        );
+        assert!(c
+            .for_hop(Some(&Url::parse("http://bench.test/").unwrap()), &sub)
+            .is_some());
+        // A redirect that sets `session` drops the configured one; the rest is sorted.
+        let mut resp = HeaderMap::new();
+        resp.append(header::SET_COOKIE, HeaderValue::from_static("other=1"));
+        c.after_redirect(&resp);
+        assert_eq!(
+            c.for_hop(None, &a).as_deref(),
+            Some("z=1; session=old; a=2")
+        );
+        resp.append(
+            header::SET_COOKIE,
+            HeaderValue::from_static("session=new; Path=/"),
+        );
+        c.after_redirect(&resp);
+        assert_eq!(c.for_hop(None, &a).as_deref(), Some("a=2; z=1"));
     }
 
     #[test]
