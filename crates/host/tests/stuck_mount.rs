@@ -48,11 +48,13 @@ fn hung_fuse_mount_times_out_and_is_skipped_afterwards() {
     )
     .unwrap();
 
+    // `mount -i`: no /sbin/mount.fuse helper (installed with the fuse package, it would take
+    // the source "hang" for a program to run) — the kernel's fuse mount on our own descriptor.
     let mut cmd = Command::new("/usr/bin/unshare");
     cmd.args(["--mount", "--propagation", "private", "sh", "-c"])
         .arg(
             "exec 3<>/dev/fuse && \
-             mount -t fuse -o fd=3,rootmode=40000,user_id=0,group_id=0 hang \"$1\" && \
+             mount -i -t fuse -o fd=3,rootmode=40000,user_id=0,group_id=0 hang \"$1\" && \
              shift && exec \"$@\"",
         )
         .arg("sh")
