@@ -44,7 +44,9 @@ pub fn linker_takes_order(
     }
     let flags: Vec<&str> = rustflags.split('\x1f').collect();
     let joined = flags.join(" ");
-    let other = flags.iter().any(|f| f.starts_with("linker=") || f.starts_with("-Clinker="))
+    let other = flags
+        .iter()
+        .any(|f| f.starts_with("linker=") || f.starts_with("-Clinker="))
         || joined.contains("-C linker=")
         || joined.contains("linker-features=-lld")
         || joined.contains("link-self-contained=-linker")
@@ -60,7 +62,10 @@ pub fn linker_takes_order(
 /// The minor version of the rustc cargo runs (`RUSTC`), if it answers `rustc 1.N.…`.
 fn rustc_minor() -> Option<u32> {
     let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
-    let out = std::process::Command::new(rustc).arg("--version").output().ok()?;
+    let out = std::process::Command::new(rustc)
+        .arg("--version")
+        .output()
+        .ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
     text.split_whitespace()
         .nth(1)?
@@ -140,7 +145,10 @@ mod tests {
             linker_takes_order(X86, Some(89), "", false),
             Err(NoOrder::OldRustc)
         );
-        assert_eq!(linker_takes_order(X86, None, "", false), Err(NoOrder::OldRustc));
+        assert_eq!(
+            linker_takes_order(X86, None, "", false),
+            Err(NoOrder::OldRustc)
+        );
         for flags in [
             "-C\x1flinker=/usr/bin/cc",
             "-Clinker=clang",
