@@ -174,6 +174,33 @@ pub struct CollectorRunner {
     /// Prefixes under which `_scrape_collector_{duration_seconds,success}` are emitted
     /// (the host exporter also emits node_exporter's `node_` pair).
     self_prefixes: Vec<String>,
+    /// Per collector: whether its last scrape failed, so a failure is logged once per streak
+    /// (and its recovery once), not on every scrape of a broken source.
+    failing: Vec<AtomicBool>,
+}
+
+/// What a collector's result says about its failure streak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Streak {
+    /// The first failure after success: logged as an error.
+    Started,
+    /// Failing again: logged at debug level only.
+    Continues,
+    /// The first success after failures: logged once.
+    Ended,
+    /// Still fine: nothing to log.
+    Fine,
+}
+
+impl Streak {
+    fn of(was_failing: bool, ok: bool) -> Streak {
+        match (was_failing, ok) {
+            (false, false) => Streak::Started,
+            (true, false) => Streak::Continues,
+            (true, true) => Streak::Ended,
+            (false, true) => Streak::Fine,
+        }
+    }
 }
 
 impl CollectorRunner {
@@ -183,6 +210,7 @@ impl CollectorRunner {
             collectors: Vec::new(),
             in_flight: Vec::new(),
             self_prefixes,
+            failing: Vec::new(),
         }
     }
 
@@ -190,6 +218,7 @@ impl CollectorRunner {
     pub fn add(&mut self, collector: Arc<dyn Collector>) -> &mut Self {
         self.collectors.push(collector);
         self.in_flight.push(Arc::new(InFlight::default()));
+        self.failing.push(AtomicBool::new(false));
         self
     }
 
@@ -291,19 +320,25 @@ impl CollectorRunner {
 
         let mut sets = Vec::with_capacity(n);
         let mut summary = Vec::with_capacity(n);
-        for (c, outcome) in self.collectors.iter().zip(outcomes) {
+        for ((c, outcome), failing) in self.collectors.iter().zip(outcomes).zip(&self.failing) {
             let (result, secs) = outcome
                 .unwrap_or_else(|| (Err(CollectError::Timeout), started.elapsed().as_secs_f64()));
-            let ok = match result {
+            let ok = result.is_ok();
+            let streak = Streak::of(failing.swap(!ok, Ordering::Relaxed), ok);
+            match result {
                 Ok(set) => {
                     sets.push(set);
-                    true
+                    if streak == Streak::Ended {
+                        tracing::info!(collector = c.name(), "collector recovered");
+                    }
+                }
+                Err(e) if streak == Streak::Started => {
+                    tracing::error!(collector = c.name(), error = %e, "collector failed");
                 }
                 Err(e) => {
-                    tracing::error!(collector = c.name(), error = %e, "collector failed");
-                    false
+                    tracing::debug!(collector = c.name(), error = %e, "collector still failing");
                 }
-            };
+            }
             summary.push((c.name(), ok, secs));
         }
         let mut out = MetricSet::new();
@@ -463,5 +498,31 @@ mod tests {
         assert_eq!(ok("fixed"), Some(1.0));
         assert_eq!(ok("broken"), Some(0.0));
         assert_eq!(ok("stuck"), Some(0.0));
+    }
+
+    #[test]
+    fn a_failure_is_logged_once_per_streak() {
+        let seq = [true, false, false, false, true, true, false];
+        let mut failing = false;
+        let streaks: Vec<Streak> = seq
+            .iter()
+            .map(|&ok| {
+                let s = Streak::of(failing, ok);
+                failing = !ok;
+                s
+            })
+            .collect();
+        assert_eq!(
+            streaks,
+            [
+                Streak::Fine,
+                Streak::Started,
+                Streak::Continues,
+                Streak::Continues,
+                Streak::Ended,
+                Streak::Fine,
+                Streak::Started
+            ]
+        );
     }
 }
