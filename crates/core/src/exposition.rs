@@ -170,7 +170,13 @@ pub fn accepts_gzip(accept_encoding: Option<&str>) -> bool {
         h.split(',').any(|part| {
             let mut it = part.split(';').map(str::trim);
             let enc = it.next().unwrap_or("");
-            let q_zero = it.any(|p| p == "q=0" || p == "q=0.0" || p == "q=0.000");
+            // Any spelling of a zero qvalue ("0", "0.0", "0.00", "Q=0.000") refuses the coding.
+            let q_zero = it.any(|p| {
+                p.get(..2)
+                    .filter(|k| k.eq_ignore_ascii_case("q="))
+                    .and_then(|_| p[2..].trim().parse::<f32>().ok())
+                    .is_some_and(|q| q <= 0.0)
+            });
             (enc.eq_ignore_ascii_case("gzip") || enc == "*") && !q_zero
         })
     })
