@@ -179,6 +179,11 @@ struct Hop {
     body: Option<Bytes>,
     /// The module's `Cookie` header for this request, if it is sent to it.
     cookie: Option<String>,
+    /// Whether this is the probe's first request.
+    first: bool,
+    /// Whether the module's credential headers go with it (same host and port as the request
+    /// before, or a subdomain).
+    same_host: bool,
 }
 
 async fn probe_inner(run: &mut ProbeRun<'_>, stats: &mut Stats) -> Result<(), Failure> {
@@ -196,22 +201,15 @@ async fn probe_inner(run: &mut ProbeRun<'_>, stats: &mut Stats) -> Result<(), Fa
             .map_err(|_| Failure::new(FailureReason::OAuth2, "oauth2 token is not header-safe"))?;
         v.set_sensitive(true);
         headers.map.insert(header::AUTHORIZATION, v);
+        headers
+            .same_host_only
+            .retain(|n| *n != header::AUTHORIZATION);
     }
     // As Go's client: credentials in the URL become basic auth unless the module sets its own.
-    if !url.username().is_empty() && !headers.map.contains_key(header::AUTHORIZATION) {
-        let decode = |s: &str| {
-            percent_encoding::percent_decode_str(s)
-                .decode_utf8_lossy()
-                .into_owned()
-        };
-        let raw = format!(
-            "{}:{}",
-            decode(url.username()),
-            decode(url.password().unwrap_or(""))
-        );
-        if let Ok(mut v) = HeaderValue::from_str(&format!("Basic {}", base64(raw.as_bytes()))) {
-            v.set_sensitive(true);
+    if !headers.map.contains_key(header::AUTHORIZATION) {
+        if let Some(v) = url_basic_auth(&url) {
             headers.map.insert(header::AUTHORIZATION, v);
+            headers.url_auth = true;
         }
     }
     let host_override = headers.host.clone();
@@ -227,6 +225,8 @@ async fn probe_inner(run: &mut ProbeRun<'_>, stats: &mut Stats) -> Result<(), Fa
     };
     let mut configured_cookie = cookies::Configured::take(&mut headers.map);
     let mut hop = Hop {
+        first: true,
+        same_host: true,
         cookie: configured_cookie.for_hop(None, &url),
         url,
         method,
@@ -352,6 +352,8 @@ async fn probe_inner(run: &mut ProbeRun<'_>, stats: &mut Stats) -> Result<(), Fa
                 }
                 configured_cookie.after_redirect(&redirect_headers);
                 hop.cookie = configured_cookie.for_hop(Some(&hop.url), &next);
+                hop.same_host = cookies::same_host_or_subdomain(&hop.url, &next);
+                hop.first = false;
                 hop.url = next;
                 continue;
             }
@@ -383,6 +385,26 @@ async fn lookup(host: &str, cfg: &HttpProbe) -> Result<IpAddr, Failure> {
     crate::prober::lookup(host, cfg.preferred_ip_protocol, cfg.ip_protocol_fallback).await
 }
 
+/// `Authorization: Basic` from credentials in `url`, if it has any.
+fn url_basic_auth(url: &Url) -> Option<HeaderValue> {
+    if url.username().is_empty() {
+        return None;
+    }
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    let raw = format!(
+        "{}:{}",
+        decode(url.username()),
+        decode(url.password().unwrap_or(""))
+    );
+    let mut v = HeaderValue::from_str(&format!("Basic {}", base64(raw.as_bytes()))).ok()?;
+    v.set_sensitive(true);
+    Some(v)
+}
+
 fn host_of(url: &Url) -> String {
     url.host_str().unwrap_or_default().to_string()
 }
@@ -401,6 +423,12 @@ fn redact_url(url: &Url) -> String {
 struct RequestHeaders {
     map: HeaderMap,
     host: Option<String>,
+    /// Credential headers the module set in `headers` (`Authorization`, `Www-Authenticate`,
+    /// `Cookie2`): as Go's client, not sent after a redirect to another host or port.
+    same_host_only: Vec<HeaderName>,
+    /// `Authorization` comes from credentials in the target URL: Go sets it on each request
+    /// from that request's own URL.
+    url_auth: bool,
 }
 
 fn request_headers(run: &ProbeRun<'_>, cfg: &HttpProbe) -> Result<RequestHeaders, Failure> {
@@ -453,14 +481,28 @@ fn request_headers(run: &ProbeRun<'_>, cfg: &HttpProbe) -> Result<RequestHeaders
             map.append(name.clone(), value);
         }
     }
+    // Go's `shouldCopyHeaderOnRedirect`: these are dropped on a redirect to another host.
+    let same_host_only: Vec<HeaderName> = [header::AUTHORIZATION, header::WWW_AUTHENTICATE]
+        .into_iter()
+        .chain(HeaderName::from_bytes(b"cookie2").ok())
+        .filter(|n| map.contains_key(n))
+        .collect();
+    let mut same_host_only = same_host_only;
     let auth = authorization(cfg)?;
     if let Some(a) = auth {
+        // Credentials from basic_auth, bearer_token or authorization go on every request.
+        same_host_only.retain(|n| *n != header::AUTHORIZATION);
         let mut v = HeaderValue::from_str(a.expose())
             .map_err(|_| bad("credentials contain invalid header characters".into()))?;
         v.set_sensitive(true);
         map.insert(header::AUTHORIZATION, v);
     }
-    Ok(RequestHeaders { map, host })
+    Ok(RequestHeaders {
+        map,
+        host,
+        same_host_only,
+        url_auth: false,
+    })
 }
 
 /// The `Authorization` header value, read from the config or its `_file` each probe (so a
@@ -597,6 +639,18 @@ async fn send(
     let mut req = Request::builder().method(hop.method.clone()).uri(uri);
     if let Some(h) = req.headers_mut() {
         *h = headers.map.clone();
+        if !hop.same_host {
+            for n in &headers.same_host_only {
+                h.remove(n);
+            }
+        }
+        if headers.url_auth && !hop.first {
+            // Each request's own URL decides (a relative redirect keeps the credentials).
+            match url_basic_auth(&hop.url) {
+                Some(v) => h.insert(header::AUTHORIZATION, v),
+                None => h.remove(header::AUTHORIZATION),
+            };
+        }
         if !h2 {
             if let Ok(v) = HeaderValue::from_str(&authority) {
                 h.insert(header::HOST, v);

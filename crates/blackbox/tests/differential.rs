@@ -661,6 +661,28 @@ fn scenarios(t: &Targets) -> Scenarios {
         ),
     );
     s.add(
+        "http_authorization_header_other_host",
+        &format!("prober: http\nhttp:\n  {ip4}\n  headers:\n    Authorization: Bearer s3cret"),
+        format!("{http}/goto?http://localhost:{}/auth", t.http.port()),
+    );
+    s.add(
+        "http_authorization_header_same_host",
+        &format!("prober: http\nhttp:\n  {ip4}\n  headers:\n    Authorization: Bearer s3cret"),
+        format!("{http}/goto?/auth"),
+    );
+    s.add(
+        "http_url_credentials_after_redirect",
+        &plain,
+        format!("http://user:pass@{}/goto?/auth", t.http),
+    );
+    s.add(
+        "http_basic_auth_other_host",
+        &format!(
+            "prober: http\nhttp:\n  {ip4}\n  basic_auth:\n    username: user\n    password: pass"
+        ),
+        format!("{http}/goto?http://localhost:{}/auth", t.http.port()),
+    );
+    s.add(
         "http_cookie_other_host",
         &plain,
         format!(

@@ -160,15 +160,19 @@ impl Configured {
     /// The header for a request to `next` after one to `previous` (`None` for the first).
     pub fn for_hop(&self, previous: Option<&Url>, next: &Url) -> Option<String> {
         let header = self.header.as_deref().filter(|h| !h.is_empty())?;
-        if let Some(prev) = previous {
-            let (Some(p), Some(n)) = (canonical_addr(prev), canonical_addr(next)) else {
-                return None;
-            };
-            if n != p && !n.ends_with(&format!(".{p}")) {
-                return None;
-            }
+        if previous.is_some_and(|prev| !same_host_or_subdomain(prev, next)) {
+            return None;
         }
         Some(header.to_string())
+    }
+}
+
+/// Whether a redirect from `previous` to `next` keeps credential headers (Go's
+/// `shouldCopyHeaderOnRedirect`): the same host and port, or a subdomain of the previous host.
+pub fn same_host_or_subdomain(previous: &Url, next: &Url) -> bool {
+    match (canonical_addr(previous), canonical_addr(next)) {
+        (Some(p), Some(n)) => n == p || n.ends_with(&format!(".{p}")),
+        _ => false,
     }
 }
 
