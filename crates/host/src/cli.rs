@@ -158,6 +158,21 @@ struct Flags {
     #[arg(long = "collector.sysctl.include-info", value_name = "NAME", action = clap::ArgAction::Append)]
     sysctl_include_info: Vec<String>,
 
+    /// How often the updates collector recomputes the package state (never on a scrape).
+    #[arg(
+        long = "collector.updates.interval",
+        value_name = "DURATION",
+        default_value = "1h"
+    )]
+    updates_interval: PromDuration,
+    /// How long one package state computation may run before it is killed.
+    #[arg(
+        long = "collector.updates.timeout",
+        value_name = "DURATION",
+        default_value = "5m"
+    )]
+    updates_timeout: PromDuration,
+
     /// Disable every collector not explicitly enabled with --collector.<name>.
     #[arg(long = "collector.disable-defaults")]
     disable_defaults: bool,
@@ -434,6 +449,10 @@ where
             &flags.tapestats_ignored,
         )?),
         ipvs_backend_labels: ipvs_labels(&flags.ipvs_backend_labels)?,
+        updates: crate::collectors::updates::UpdatesOptions {
+            interval: flags.updates_interval.get(),
+            timeout: flags.updates_timeout.get(),
+        },
         ..HostOptions::default()
     };
 

@@ -76,6 +76,8 @@ pub struct HostOptions {
     pub sysctl_include: Vec<String>,
     /// Sysctls exported as labels of `node_sysctl_info` (`--collector.sysctl.include-info`).
     pub sysctl_include_info: Vec<String>,
+    /// Updates collector settings.
+    pub updates: crate::collectors::updates::UpdatesOptions,
 }
 
 impl Default for HostOptions {
@@ -98,6 +100,7 @@ impl Default for HostOptions {
             bcache_priority_stats: false,
             sysctl_include: Vec::new(),
             sysctl_include_info: Vec::new(),
+            updates: crate::collectors::updates::UpdatesOptions::default(),
         }
     }
 }

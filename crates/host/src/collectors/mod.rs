@@ -58,6 +58,7 @@ pub mod time;
 pub mod timex;
 pub mod udp_queues;
 pub mod uname;
+pub mod updates;
 pub mod vmstat;
 pub mod xfs;
 pub mod zfs;
@@ -135,6 +136,7 @@ pub const ALL: &[CollectorDef] = &[
     zoneinfo::DEF,
     mountstats::DEF,
     tcpstat::DEF,
+    updates::DEF,
     // Last: on its first encounter a hung network mount costs up to the mount timeout, and
     // blocking collectors run one after another, so nothing else waits behind it.
     filesystem::DEF,
