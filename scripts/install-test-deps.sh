@@ -34,6 +34,8 @@ PACKAGES=(
     postgresql postgresql-client mariadb-server mariadb-client redis-server redis-tools
     # Tools used by the checks.
     openssl curl jq shellcheck systemd python3-venv
+    # apt-ftparchive, for the host updates collector's throwaway apt repository.
+    apt-utils
     # Backup tools the backup exporter's tests drive (real repositories).
     restic borgbackup pgbackrest
     # Certificate generator of scripts/bench-tls.sh (10 000 certificates in seconds).
