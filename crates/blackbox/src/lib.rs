@@ -2,9 +2,9 @@
 //! `/probe?target=…&module=…`, reading blackbox_exporter's `blackbox.yml` and emitting its
 //! metric names.
 //!
-//! [`Blackbox`] is core's [`ProbeHandler`] (request validation, deadline, history) and
-//! [`Reloadable`] (the config file); each prober lives in its own module and is registered in
-//! [`prober`].
+//! [`Blackbox`] is core's [`ProbeHandler`] (request validation, deadline, history); the config
+//! file is a [`ConfigFile`] held by the kit's [`Live`] (reload, old config kept on error); each
+//! prober lives in its own module and is registered in [`prober`].
 
 pub mod config;
 pub mod dns;
@@ -27,10 +27,11 @@ pub mod websocket;
 use crate::config::Config;
 use crate::history::History;
 use crate::ssrf::SsrfGuard;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
-use watchkeeper_core::config::{ConfigError, Reloadable};
+use std::path::Path;
+use std::sync::Arc;
+use watchkeeper_core::config::ConfigError;
 use watchkeeper_core::exporter::ExporterSpec;
+use watchkeeper_core::kit::{ConfigFile, Live};
 use watchkeeper_core::probe::{ProbeHandler, ProbeQuery, ProbeRejection, ProbeReport};
 use watchkeeper_core::BoxFuture;
 
@@ -48,43 +49,29 @@ pub const DEFAULT_MODULE: &str = "http_2xx";
 
 /// The probe endpoint's state: the config in force, the SSRF guard and the history.
 pub struct Blackbox {
-    path: PathBuf,
-    config: RwLock<Arc<Config>>,
+    config: Arc<Live<Config>>,
     guard: SsrfGuard,
     history: Arc<History>,
 }
 
 impl Blackbox {
     /// Loads the config file (warning about unsupported options) and builds the handler.
-    pub fn load(path: &Path, guard: SsrfGuard, history_limit: usize) -> Result<Self, String> {
-        let config = Config::load(path).map_err(|e| e.to_string())?;
-        warn_unsupported(&config);
-        Ok(Self::with_config(path, config, guard, history_limit))
-    }
-
-    /// A handler for an already loaded config.
-    pub fn with_config(
-        path: &Path,
-        config: Config,
-        guard: SsrfGuard,
-        history_limit: usize,
-    ) -> Self {
-        Self {
-            path: path.to_path_buf(),
-            config: RwLock::new(Arc::new(config)),
+    pub fn load(path: &Path, guard: SsrfGuard, history_limit: usize) -> Result<Self, ConfigError> {
+        Ok(Self {
+            config: Live::load(path)?,
             guard,
             history: Arc::new(History::new(history_limit)),
-        }
+        })
     }
 
     /// The config in force.
     pub fn config(&self) -> Arc<Config> {
-        match self.config.read() {
-            Ok(g) => Arc::clone(&g),
-            // A writer never panics while holding the lock (it only swaps an Arc), but if one
-            // did, the last stored config is still whole.
-            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
-        }
+        self.config.get()
+    }
+
+    /// The live config, registered with the server as what SIGHUP and `/-/reload` reload.
+    pub fn live_config(&self) -> Arc<Live<Config>> {
+        Arc::clone(&self.config)
     }
 
     /// The probe history.
@@ -155,20 +142,24 @@ impl ProbeHandler for Blackbox {
     }
 }
 
-impl Reloadable for Blackbox {
-    fn reload(&self) -> Result<(), ConfigError> {
-        let config = Config::load(&self.path)?;
+impl ConfigFile for Config {
+    fn load(path: &Path, previous: Option<&Self>) -> Result<Self, ConfigError> {
+        let config = Config::load(path)?;
         warn_unsupported(&config);
-        tls::clear_cache();
-        oauth2::clear_cache();
-        match self.config.write() {
-            Ok(mut g) => *g = Arc::new(config),
-            Err(poisoned) => *poisoned.into_inner() = Arc::new(config),
+        if previous.is_some() {
+            // Certificates and tokens at unchanged paths may have been renewed: a reload is
+            // how they are picked up.
+            tls::clear_cache();
+            oauth2::clear_cache();
         }
-        Ok(())
+        Ok(config)
     }
 
     fn describe(&self) -> String {
-        watchkeeper_core::config::to_yaml(&*self.config())
+        watchkeeper_core::config::to_yaml(self)
+    }
+
+    fn summary(&self) -> String {
+        format!("{} modules", self.modules.len())
     }
 }

@@ -121,8 +121,8 @@ async fn run(cli: Cli) -> Result<(), ExitError> {
     if guard.is_active() {
         tracing::info!(allow = ?cli.allow_cidr, deny = ?cli.deny_cidr, "SSRF guard active");
     }
-    let blackbox =
-        Blackbox::load(&cli.config_file, guard, cli.history_limit).map_err(ExitError::Usage)?;
+    let blackbox = Blackbox::load(&cli.config_file, guard, cli.history_limit)
+        .map_err(|e| ExitError::Usage(e.to_string()))?;
     if cli.config_check {
         println!(
             "{}: configuration is valid ({} modules)",
@@ -164,7 +164,7 @@ async fn run(cli: Cli) -> Result<(), ExitError> {
     let landing_history = Arc::clone(&history);
     let running = Exporter::new(SPEC)
         .prober(blackbox.clone())
-        .reloadable(blackbox)
+        .reloadable(blackbox.live_config())
         .route(
             "/logs",
             Arc::new(watchkeeper_blackbox::history::LogsPage(history)),

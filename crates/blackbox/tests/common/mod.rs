@@ -21,7 +21,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use watchkeeper_blackbox::config::Config;
 use watchkeeper_blackbox::ssrf::SsrfGuard;
 use watchkeeper_blackbox::{Blackbox, SPEC};
 use watchkeeper_core::cli::WebArgs;
@@ -44,13 +43,14 @@ impl TestExporter {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("blackbox.yml");
         std::fs::write(&path, yaml).unwrap();
-        let config = Config::load(&path).unwrap_or_else(|e| panic!("test config invalid: {e}"));
-        let bb = Arc::new(Blackbox::with_config(&path, config, guard, 10));
+        let bb = Arc::new(
+            Blackbox::load(&path, guard, 10).unwrap_or_else(|e| panic!("test config invalid: {e}")),
+        );
         let history = bb.history();
         let landing = Arc::clone(&history);
         let running = Exporter::new(SPEC)
             .prober(bb.clone())
-            .reloadable(bb)
+            .reloadable(bb.live_config())
             .route(
                 "/logs",
                 Arc::new(watchkeeper_blackbox::history::LogsPage(history)),
