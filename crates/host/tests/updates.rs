@@ -72,7 +72,7 @@ fn build_deb(work: &Path, name: &str, version: &str, dir: &Path) -> PathBuf {
 }
 
 /// A flat repository in `dir`: Packages and a Release with the given label and suite.
-fn index_repository(dir: &Path, label: &str, suite: &str) {
+fn index_repository(dir: &Path, label: &str, suite: &str, codename: &str) {
     let packages = run(Command::new("apt-ftparchive")
         .args(["packages", "."])
         .current_dir(dir));
@@ -82,7 +82,9 @@ fn index_repository(dir: &Path, label: &str, suite: &str) {
             "-o",
             &format!("APT::FTPArchive::Release::Label={label}"),
             "-o",
-            &format!("APT::FTPArchive::Release::Origin={label}"),
+            "APT::FTPArchive::Release::Origin=Test",
+            "-o",
+            &format!("APT::FTPArchive::Release::Codename={codename}"),
             "-o",
             &format!("APT::FTPArchive::Release::Suite={suite}"),
             "-o",
@@ -170,8 +172,14 @@ fn build_system() -> System {
         build_deb(&w, p, "1.1", &main);
     }
     build_deb(&w, "gamma", "1.0+sec1", &security);
-    index_repository(&main, "Test", "stable");
-    index_repository(&security, "Test-Security", "stable-security");
+    // Like Debian's: the security archive's Label differs from its Origin.
+    index_repository(&main, "Test", "stable", "bookworm");
+    index_repository(
+        &security,
+        "Test-Security",
+        "stable-security",
+        "bookworm-security",
+    );
     std::fs::write(
         root.join("etc/apt/sources.list.d/test.list"),
         format!(
@@ -249,9 +257,10 @@ fn exact_counts_from_a_real_apt_state() {
         page.value("node_scrape_collector_success", &[("collector", "updates")]),
         1.0
     );
-    let stable = [("origin", "Test:1/stable"), ("arch", "all")];
+    // apt_info.py's origin label: Origin:Codename/Archive.
+    let stable = [("origin", "Test:bookworm/stable"), ("arch", "all")];
     let security = [
-        ("origin", "Test-Security:1/stable-security"),
+        ("origin", "Test:bookworm-security/stable-security"),
         ("arch", "all"),
     ];
     assert_eq!(page.value("apt_upgrades_pending", &stable), 2.0);
@@ -281,6 +290,10 @@ fn exact_counts_from_a_real_apt_state() {
     assert!(
         lists > before - 600.0 && lists <= refreshed + 1.0,
         "{lists}"
+    );
+    assert_eq!(
+        page.value("apt_package_cache_timestamp_seconds", &[]),
+        lists
     );
     assert_eq!(
         page.types.get("apt_upgrades_pending").map(String::as_str),
@@ -350,4 +363,71 @@ fn corrupt_dpkg_status_is_a_collector_failure_and_a_log_line() {
         }
     }
     panic!("no refresh failure logged: {seen:?}");
+}
+
+/// A refresh that starts failing makes the collector fail; once the source is repaired the
+/// next refresh serves the counts again (the process never restarts).
+#[test]
+fn failing_refresh_recovers_on_the_next_interval() {
+    if !tools_present() {
+        return;
+    }
+    let system = build_system();
+    let running = start_ours(&[
+        "--collector.disable-defaults",
+        "--collector.updates",
+        "--collector.updates.interval=1s",
+        &format!("--path.rootfs={}", system.root.display()),
+        &format!("--path.procfs={}", system.proc.display()),
+    ]);
+    let success = |page: &Exposition| {
+        page.value("node_scrape_collector_success", &[("collector", "updates")])
+    };
+    let wait_for = |want: f64| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let page = scrape(running.addr);
+            if success(&page) == want
+                && (want == 0.0 || !page.values("apt_upgrades_pending", &[]).is_empty())
+            {
+                return page;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "collector success never became {want}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let page = wait_for(1.0);
+    assert_eq!(page.value("apt_security_upgrades_pending", &[]), 1.0);
+
+    let status = system.root.join("var/lib/dpkg/status");
+    let good = std::fs::read(&status).unwrap();
+    std::fs::write(&status, b"Package alpha\nthis is not a status file\n").unwrap();
+    let page = wait_for(0.0);
+    assert!(page.values("apt_security_upgrades_pending", &[]).is_empty());
+
+    std::fs::write(&status, good).unwrap();
+    let page = wait_for(1.0);
+    assert_eq!(page.value("apt_security_upgrades_pending", &[]), 1.0);
+    assert_eq!(page.values("apt_upgrades_pending", &[]).len(), 2);
+}
+
+#[test]
+fn zero_interval_is_a_usage_error() {
+    let out = Command::new(common::BIN)
+        .args([
+            "--web.listen-address=127.0.0.1:0",
+            "--collector.updates",
+            "--collector.updates.interval=0s",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--collector.updates.interval must be greater than zero"),
+        "{stderr}"
+    );
 }

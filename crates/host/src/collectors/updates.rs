@@ -13,6 +13,7 @@
 
 pub mod apt;
 pub mod host_state;
+pub mod release;
 
 use super::CollectorDef;
 use crate::options::HostOptions;
@@ -156,6 +157,12 @@ impl BlockingCollector for UpdatesCollector {
             );
         }
         if let Some(t) = host_state::package_lists_timestamp(&self.rootfs) {
+            // apt_info.py's name for the same fact.
+            out.gauge(
+                "apt_package_cache_timestamp_seconds",
+                "Apt update last run time.",
+                t,
+            );
             out.gauge(
                 "apt_package_lists_last_update_timestamp_seconds",
                 "When the apt package lists were last refreshed (apt update), in seconds since the epoch.",

@@ -65,7 +65,7 @@ pub struct Inst {
     /// Package name.
     pub package: String,
     /// The origins, as apt prints them (`Label:Version/Archive`), joined by `,` without spaces
-    /// like the community `apt.sh` textfile script.
+    /// (`apt.sh`'s label; [`compute`] maps it to apt_info.py's, see [`super::release`]).
     pub origin: String,
     /// The architecture of the new version.
     pub arch: String,
@@ -118,7 +118,9 @@ pub fn compute(rootfs: &Path, timeout: Duration) -> Result<AptState, AptError> {
         held_packages: held_names.len() as u64,
         ..AptState::default()
     };
-    for inst in parse_inst_lines(&upgrade) {
+    let names = super::release::OriginNames::read(&rootfs.join("var/lib/apt/lists"));
+    for mut inst in parse_inst_lines(&upgrade) {
+        inst.origin = names.label(&inst.origin);
         if inst.security {
             state.security += 1;
         }
@@ -134,7 +136,10 @@ pub fn compute(rootfs: &Path, timeout: Duration) -> Result<AptState, AptError> {
         )?;
         for inst in parse_inst_lines(&ignoring) {
             if held_names.contains(&inst.package) {
-                *state.held.entry((inst.origin, inst.arch)).or_default() += 1;
+                *state
+                    .held
+                    .entry((names.label(&inst.origin), inst.arch))
+                    .or_default() += 1;
             }
         }
     }
