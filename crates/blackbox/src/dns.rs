@@ -10,7 +10,6 @@ use crate::prober::{ProbeRun, Prober};
 use hickory_proto::op::{Message, MessageType, OpCode, Query};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use std::net::{IpAddr, SocketAddr};
-use std::str::FromStr;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use watchkeeper_core::metrics::MetricType;
@@ -57,41 +56,7 @@ fn split_target(target: &str, default_port: u16) -> Result<(String, u16), String
     }
 }
 
-/// A record type name (`A`, `AAAA`, `ANY`, …).
-pub fn parse_query_type(s: &str) -> Option<RecordType> {
-    RecordType::from_str(&s.to_ascii_uppercase()).ok()
-}
-
-/// A class name (`IN`, `CH`, `HS`, `ANY`, `NONE`).
-pub fn parse_query_class(s: &str) -> Option<DNSClass> {
-    DNSClass::from_str(&s.to_ascii_uppercase()).ok()
-}
-
-/// An rcode name as Go's miekg/dns spells them, to its number.
-pub fn parse_rcode(s: &str) -> Option<u16> {
-    Some(match s.to_ascii_uppercase().as_str() {
-        "NOERROR" => 0,
-        "FORMERR" => 1,
-        "SERVFAIL" => 2,
-        "NXDOMAIN" => 3,
-        "NOTIMP" => 4,
-        "REFUSED" => 5,
-        "YXDOMAIN" => 6,
-        "YXRRSET" => 7,
-        "NXRRSET" => 8,
-        "NOTAUTH" => 9,
-        "NOTZONE" => 10,
-        "BADSIG" | "BADVERS" => 16,
-        "BADKEY" => 17,
-        "BADTIME" => 18,
-        "BADMODE" => 19,
-        "BADNAME" => 20,
-        "BADALG" => 21,
-        "BADTRUNC" => 22,
-        "BADCOOKIE" => 23,
-        _ => return None,
-    })
-}
+pub use crate::config::dns_names::{parse_query_class, parse_query_type, parse_rcode};
 
 fn rcode_name(code: u16) -> String {
     let names = [

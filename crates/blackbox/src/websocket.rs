@@ -337,6 +337,44 @@ impl FrameReader {
     }
 }
 
+impl crate::config::WebsocketHttpConfig {
+    /// The upgrade request's extra headers (credentials first).
+    pub fn headers(&self) -> Result<Vec<(String, String)>, crate::failure::Failure> {
+        let mut out = Vec::new();
+        if let Some(b) = &self.basic_auth {
+            let password = match (&b.password, &b.password_file) {
+                (Some(p), _) => p.clone(),
+                (None, Some(f)) => watchkeeper_core::config::Secret::from_file(f).map_err(|e| {
+                    crate::failure::Failure::new(
+                        crate::failure::FailureReason::Local,
+                        format!("reading password_file {}: {e}", f.display()),
+                    )
+                })?,
+                (None, None) => watchkeeper_core::config::Secret::default(),
+            };
+            let raw = format!("{}:{}", b.username, password.expose());
+            out.push((
+                "Authorization".to_string(),
+                format!("Basic {}", watchkeeper_core::base64::encode(raw.as_bytes())),
+            ));
+        } else if let Some(t) = &self.bearer_token {
+            out.push((
+                "Authorization".to_string(),
+                format!("Bearer {}", t.expose()),
+            ));
+        }
+        for (k, v) in &self.http_headers {
+            match v {
+                crate::config::OneOrMany::One(v) => out.push((k.clone(), v.clone())),
+                crate::config::OneOrMany::Many(vs) => {
+                    out.extend(vs.iter().map(|v| (k.clone(), v.clone())))
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,6 +6,10 @@
 //! by [`Module::unsupported`]: the exporter warns at startup and a probe with such a module is
 //! answered with HTTP 400 naming the option.
 
+pub mod dns_names;
+pub mod oauth2;
+pub mod proxy;
+
 use serde::de::IgnoredAny;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::BTreeMap;
@@ -299,7 +303,7 @@ impl Module {
                     h.fail_if_body_json_not_matches_cel.is_some(),
                     "fail_if_body_json_not_matches_cel",
                 );
-                if let Some(scheme) = crate::tunnel::unsupported_scheme(h.proxy_url.as_deref()) {
+                if let Some(scheme) = proxy::unsupported_scheme(h.proxy_url.as_deref()) {
                     out.push(format!(
                         "http.proxy_url with scheme {scheme:?} is not supported"
                     ));
@@ -424,7 +428,7 @@ fn transport<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
 
 fn query_type<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     checked(d, |s| {
-        crate::dns::parse_query_type(s)
+        dns_names::parse_query_type(s)
             .map(|_| ())
             .ok_or_else(|| format!("query_type: unknown DNS record type {s:?}"))
     })
@@ -432,7 +436,7 @@ fn query_type<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
 
 fn query_class<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     checked(d, |s| {
-        crate::dns::parse_query_class(s).map(|_| ()).ok_or_else(|| {
+        dns_names::parse_query_class(s).map(|_| ()).ok_or_else(|| {
             format!("query_class: unknown DNS class {s:?} (use IN, CH, HS, NONE or ANY)")
         })
     })
@@ -441,7 +445,7 @@ fn query_class<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
 fn rcodes<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     let v = Vec::<String>::deserialize(d)?;
     for s in &v {
-        if crate::dns::parse_rcode(s).is_none() {
+        if dns_names::parse_rcode(s).is_none() {
             return Err(serde::de::Error::custom(format!(
                 "valid_rcodes: unknown DNS rcode {s:?}"
             )));
@@ -654,7 +658,7 @@ pub struct HttpProbe {
     pub body: Option<String>,
     /// OAuth 2.0 client credentials.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub oauth2: Option<crate::oauth2::OAuth2>,
+    pub oauth2: Option<oauth2::OAuth2>,
     /// Hosts, domains and CIDRs (comma-separated) not sent through `proxy_url`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub no_proxy: Option<String>,
@@ -935,42 +939,6 @@ fn redacted_header_values<S: Serializer>(
         })
         .collect();
     redacted_headers(&flat, s)
-}
-
-impl WebsocketHttpConfig {
-    /// The upgrade request's extra headers (credentials first).
-    pub fn headers(&self) -> Result<Vec<(String, String)>, crate::failure::Failure> {
-        let mut out = Vec::new();
-        if let Some(b) = &self.basic_auth {
-            let password = match (&b.password, &b.password_file) {
-                (Some(p), _) => p.clone(),
-                (None, Some(f)) => Secret::from_file(f).map_err(|e| {
-                    crate::failure::Failure::new(
-                        crate::failure::FailureReason::Local,
-                        format!("reading password_file {}: {e}", f.display()),
-                    )
-                })?,
-                (None, None) => Secret::default(),
-            };
-            let raw = format!("{}:{}", b.username, password.expose());
-            out.push((
-                "Authorization".to_string(),
-                format!("Basic {}", crate::http::base64(raw.as_bytes())),
-            ));
-        } else if let Some(t) = &self.bearer_token {
-            out.push((
-                "Authorization".to_string(),
-                format!("Bearer {}", t.expose()),
-            ));
-        }
-        for (k, v) in &self.http_headers {
-            match v {
-                OneOrMany::One(v) => out.push((k.clone(), v.clone())),
-                OneOrMany::Many(vs) => out.extend(vs.iter().map(|v| (k.clone(), v.clone()))),
-            }
-        }
-        Ok(out)
-    }
 }
 
 /// `unix:` options (newer blackbox_exporter): a Unix domain socket dialogue.
