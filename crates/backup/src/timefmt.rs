@@ -23,7 +23,8 @@ fn num(s: &str) -> Option<u32> {
 /// the time is taken as UTC.
 pub fn parse_timestamp(s: &str) -> Option<f64> {
     let s = s.trim();
-    if s.len() < 19 || !s.is_char_boundary(19) {
+    // Timestamps are ASCII; anything else would make the byte offsets below split a character.
+    if s.len() < 19 || !s.is_ascii() {
         return None;
     }
     let (date, rest) = s.split_at(10);
@@ -62,7 +63,8 @@ pub fn parse_timestamp(s: &str) -> Option<f64> {
                 None if t.len() == 4 => (num(&t[..2])?, num(&t[2..])?),
                 None => (num(t)?, 0),
             };
-            sign * i64::from(oh * 3600 + om * 60)
+            // In i64: a long digit string as the offset must not overflow (u32 would).
+            sign * (i64::from(oh) * 3600 + i64::from(om) * 60)
         }
     };
     let days = days_from_civil(i64::from(y), m, d);

@@ -153,7 +153,8 @@ impl Borg {
         report.last_success = Some(end);
         report.last_attempt = Some(end);
         report.last_attempt_ok = Some(true);
-        report.last_duration = Some(a.duration);
+        // A negative duration (a broken clock during the backup) is no figure at all.
+        report.last_duration = Some(a.duration).filter(|d| d.is_finite() && *d >= 0.0);
         report.last_size = Some(a.stats.original_size);
         Ok(report)
     }
