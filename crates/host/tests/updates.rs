@@ -431,3 +431,63 @@ fn zero_interval_is_a_usage_error() {
         "{stderr}"
     );
 }
+
+/// apt blocked for good (here: its dpkg status file is a FIFO nobody writes to, so `open`
+/// never returns) is killed at `--collector.updates.timeout`: a failed collector, a log line
+/// naming the timeout, no apt process left behind, and scrapes stay fast.
+#[test]
+fn hung_apt_is_killed_at_the_timeout() {
+    if !tools_present() {
+        return;
+    }
+    let system = build_system();
+    let status = system.root.join("var/lib/dpkg/status");
+    std::fs::remove_file(&status).unwrap();
+    run(Command::new("mkfifo").arg(&status));
+    let running = start_ours(&[
+        "--collector.disable-defaults",
+        "--collector.updates",
+        "--collector.updates.timeout=2s",
+        &format!("--path.rootfs={}", system.root.display()),
+        &format!("--path.procfs={}", system.proc.display()),
+    ]);
+    let started = Instant::now();
+    let page = scrape(running.addr);
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "scrape waited on apt"
+    );
+    assert!(page.values("apt_upgrades_pending", &[]).is_empty());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut seen = Vec::new();
+    loop {
+        assert!(Instant::now() < deadline, "no timeout logged: {seen:?}");
+        let Ok(line) = running
+            .stderr_lines
+            .recv_timeout(Duration::from_millis(200))
+        else {
+            continue;
+        };
+        if line.contains("package state refresh failed") {
+            assert!(line.contains("refresh timeout; killed"), "{line}");
+            break;
+        }
+        seen.push(line);
+    }
+    let page = scrape(running.addr);
+    assert_eq!(
+        page.value("node_scrape_collector_success", &[("collector", "updates")]),
+        0.0
+    );
+    // The killed apt-get is gone (reaped): no process still has the throwaway root on its
+    // command line.
+    let root = system.root.display().to_string();
+    let leftovers: Vec<String> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains(&root) && c.contains("apt-get"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
