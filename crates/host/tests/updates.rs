@@ -474,11 +474,17 @@ fn hung_apt_is_killed_at_the_timeout() {
         }
         seen.push(line);
     }
-    let page = scrape(running.addr);
-    assert_eq!(
-        page.value("node_scrape_collector_success", &[("collector", "updates")]),
-        0.0
-    );
+    // The log line comes from the refresh itself, a moment before its result is stored.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while scrape(running.addr).value("node_scrape_collector_success", &[("collector", "updates")])
+        != 0.0
+    {
+        assert!(
+            Instant::now() < deadline,
+            "collector never reported the failure"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     // The killed apt-get is gone (reaped): no process still has the throwaway root on its
     // command line.
     let root = system.root.display().to_string();
