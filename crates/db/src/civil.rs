@@ -7,6 +7,11 @@ pub fn unix_seconds(y: i64, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> Option<
     if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
         return None;
     }
+    // A year a server can print but the arithmetic below cannot hold (it would overflow i64):
+    // no real timestamp is a billion years away.
+    if !(-1_000_000_000..=1_000_000_000).contains(&y) {
+        return None;
+    }
     let y = if mo <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;
