@@ -316,11 +316,125 @@ fn write(dir: &Path, name: &str, body: &str) -> String {
     p.display().to_string()
 }
 
+/// A throwaway PostgreSQL cluster on 127.0.0.1 (trust authentication), stopped on drop.
+struct ThrowawayPg {
+    bin: std::path::PathBuf,
+    data: std::path::PathBuf,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl ThrowawayPg {
+    /// initdb and start, as the postgres user when running as root (initdb refuses root).
+    /// None (with a notice) when PostgreSQL is not installed, outside CI.
+    fn start() -> Option<ThrowawayPg> {
+        let mut bins: Vec<std::path::PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+            .filter(|p| p.join("initdb").exists())
+            .collect();
+        bins.sort();
+        let Some(bin) = bins.pop() else {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "PostgreSQL is required in CI"
+            );
+            eprintln!("notice: PostgreSQL not installed; the database case is skipped");
+            return None;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let pg = ThrowawayPg {
+            bin,
+            data,
+            port: free_port(),
+            _dir: dir,
+        };
+        if Self::root() {
+            let ok = std::process::Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(pg._dir.path())
+                .status()
+                .unwrap();
+            assert!(ok.success());
+        }
+        let data = pg.data.display().to_string();
+        pg.run("initdb", &["-D", &data, "-A", "trust", "-U", "postgres"]);
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1",
+            pg.port,
+            pg._dir.path().display()
+        );
+        // The server inherits pg_ctl's standard streams: give it a log file, not our pipes.
+        let log = pg._dir.path().join("postgres.log").display().to_string();
+        pg.run(
+            "pg_ctl",
+            &["-D", &data, "-o", &options, "-l", &log, "-w", "start"],
+        );
+        Some(pg)
+    }
+
+    fn root() -> bool {
+        std::env::var("USER").is_ok_and(|u| u == "root")
+            || std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("Uid:"))
+                    .is_some_and(|l| l.split_whitespace().nth(1) == Some("0"))
+            })
+    }
+
+    fn run(&self, tool: &str, args: &[&str]) {
+        let path = self.bin.join(tool);
+        let mut cmd = if Self::root() {
+            let mut c = std::process::Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&path);
+            c
+        } else {
+            std::process::Command::new(&path)
+        };
+        let status = cmd
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "{tool} {args:?} failed: {status}");
+    }
+
+    /// Stops the server at once, as a crash would.
+    fn stop(&self) {
+        let data = self.data.display().to_string();
+        self.run("pg_ctl", &["-D", &data, "-m", "immediate", "stop"]);
+    }
+}
+
+impl Drop for ThrowawayPg {
+    fn drop(&mut self) {
+        let data = self.data.display().to_string();
+        let path = self.bin.join("pg_ctl");
+        let mut cmd = if Self::root() {
+            let mut c = std::process::Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&path);
+            c
+        } else {
+            std::process::Command::new(&path)
+        };
+        let _ = cmd
+            .args(["-D", &data, "-m", "immediate", "stop"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
 /// The Prometheus configuration; `with_gone_job` keeps the probe job that the test later removes.
 fn prometheus_yml(
     rules: &str,
     am: &str,
     bb: &str,
+    db: Option<&str>,
     targets: &[String],
     gone: &str,
     with_gone_job: bool,
@@ -340,6 +454,11 @@ fn prometheus_yml(
          alerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['{am}']\n\
          scrape_configs:\n  - job_name: watchkeeper-blackbox\n    static_configs:\n      - targets: ['{bb}']\n  - job_name: alertmanager\n    static_configs:\n      - targets: ['{am}']\n"
     );
+    if let Some(db) = db {
+        y.push_str(&format!(
+            "  - job_name: watchkeeper-db\n    static_configs:\n      - targets: ['{db}']\n"
+        ));
+    }
     y.push_str(&probe_job("blackbox-http", targets));
     if with_gone_job {
         y.push_str(&probe_job("blackbox-gone", &[gone.to_string()]));
@@ -423,12 +542,35 @@ async fn induced_failures_page_through_the_bundled_rules_and_routing() {
         ],
     );
 
+    // A throwaway PostgreSQL watched by watchkeeper-db.
+    let pg = ThrowawayPg::start();
+    let db_exporter = pg.as_ref().map(|pg| {
+        let db_yml = write(
+            dir.path(),
+            "db.yml",
+            &format!(
+                "targets:\n  - name: throwaway\n    kind: postgres\n    host: 127.0.0.1\n    port: {}\n    user: postgres\n    database: postgres\n",
+                pg.port
+            ),
+        );
+        start_exporter("watchkeeper-db", &[&format!("--config.file={db_yml}")])
+    });
+    let db_addr = db_exporter.as_ref().map(|(_, addr)| addr.clone());
+
     let targets = vec![url(&healthy), url(&dying), url(&slow), url(&very_slow)];
     let rules = rules_dir.display().to_string();
     let prom_yml = write(
         dir.path(),
         "prometheus.yml",
-        &prometheus_yml(&rules, &am_addr, &bb_addr, &targets, &url(&gone), true),
+        &prometheus_yml(
+            &rules,
+            &am_addr,
+            &bb_addr,
+            db_addr.as_deref(),
+            &targets,
+            &url(&gone),
+            true,
+        ),
     );
     let prom_addr = format!("127.0.0.1:{}", free_port());
     let _prom = start_tool(
@@ -479,6 +621,15 @@ async fn induced_failures_page_through_the_bundled_rules_and_routing() {
         },
     )
     .await;
+    if pg.is_some() {
+        poll_query(
+            &prom_addr,
+            "/api/v1/query?query=pg_up",
+            Duration::from_secs(30),
+            |v| vector_by(v, "target") == vec![("throwaway".to_string(), 1.0)],
+        )
+        .await;
+    }
     let watchdog = wait_for_alert(
         &got,
         "Watchdog",
@@ -509,9 +660,20 @@ async fn induced_failures_page_through_the_bundled_rules_and_routing() {
     dying.stop.store(true, Ordering::SeqCst);
     slow.delay_ms.store(300, Ordering::SeqCst);
     very_slow.delay_ms.store(600, Ordering::SeqCst);
+    if let Some(pg) = &pg {
+        pg.stop();
+    }
     std::fs::write(
         &prom_yml,
-        prometheus_yml(&rules, &am_addr, &bb_addr, &targets, &url(&gone), false),
+        prometheus_yml(
+            &rules,
+            &am_addr,
+            &bb_addr,
+            db_addr.as_deref(),
+            &targets,
+            &url(&gone),
+            false,
+        ),
     )
     .unwrap();
     let reload = reqwest::Client::new()
@@ -555,6 +717,13 @@ async fn induced_failures_page_through_the_bundled_rules_and_routing() {
         );
         let took = r.at.duration_since(t0);
         measured.push((*what, *alertname, took));
+    }
+    if pg.is_some() {
+        let r = wait_for_alert(&got, "PostgresDown", None, "pager", budget).await;
+        assert_eq!(r.labels["target"], "throwaway");
+        assert_eq!(r.labels["severity"], "critical");
+        assert_eq!(r.runbook_url, format!("{RUNBOOK_BASE}#postgresdown"));
+        measured.push(("PostgreSQL stops", "PostgresDown", r.at.duration_since(t0)));
     }
     // Pages also reach the chat channel (the critical route continues), and the healthy target
     // never pages.
