@@ -70,7 +70,7 @@ REQUIRED.update({
 })
 # Rule files whose alerted metrics must each appear on a dashboard.
 ALERTED_FILES = ["slo.rules.yml", "latency.rules.yml", "host.rules.yml", "db.rules.yml", "watchkeeper.rules.yml",
-                 "tls.rules.yml", "backup.rules.yml", "incident.rules.yml"]
+                 "tls.rules.yml", "backup.rules.yml", "incident.rules.yml", "updates.rules.yml"]
 PROMQL_WORDS = {
     "and", "or", "unless", "on", "ignoring", "group_left", "group_right", "by", "without", "bool", "offset",
     "inf", "nan", "time", "vector", "scalar",
