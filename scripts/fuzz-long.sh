@@ -13,6 +13,7 @@ CASES="${CASES:-20000}"
 TARGETS=(
     "watchkeeper-core fuzz_request"
     "watchkeeper-core fuzz_config"
+    "watchkeeper-core fuzz_http"
     "watchkeeper-incident fuzz_inputs"
     "watchkeeper-backup fuzz_sources"
     "watchkeeper-tls fuzz_inputs"
