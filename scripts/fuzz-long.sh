@@ -14,6 +14,7 @@ TARGETS=(
     "watchkeeper-core fuzz_request"
     "watchkeeper-core fuzz_config"
     "watchkeeper-core fuzz_http"
+    "watchkeeper-core fuzz_exposition"
     "watchkeeper-incident fuzz_inputs"
     "watchkeeper-backup fuzz_sources"
     "watchkeeper-tls fuzz_inputs"
