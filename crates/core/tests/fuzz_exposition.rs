@@ -39,8 +39,11 @@ fn unescape(s: &str) -> Option<String> {
     Some(out)
 }
 
-/// One sample line: name, labels, value text. `None` when the line is malformed.
-fn parse_sample(line: &str) -> Option<(String, Vec<(String, String)>, String)> {
+/// A parsed sample line: name, labels in order, value as written.
+type Parsed = (String, Vec<(String, String)>, String);
+
+/// One sample line. `None` when the line is malformed.
+fn parse_sample(line: &str) -> Option<Parsed> {
     let name_end = line.find(['{', ' '])?;
     let name = line[..name_end].to_string();
     let mut rest = &line[name_end..];
