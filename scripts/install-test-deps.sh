@@ -99,6 +99,16 @@ else
     log "cargo-deb: $CARGO_DEB_VERSION present"
 fi
 
+# ---------------------------------------------------------------- cargo-deny
+# Licences, bans and sources of the dependency tree (deny.toml), checked offline.
+CARGO_DENY_VERSION=0.20.2
+if ! cargo deny --version 2>/dev/null | grep -qF "$CARGO_DENY_VERSION"; then
+    log "installing cargo-deny $CARGO_DENY_VERSION (crates.io)"
+    cargo install -q cargo-deny --version "$CARGO_DENY_VERSION" --locked
+else
+    log "cargo-deny: $CARGO_DENY_VERSION present"
+fi
+
 # ---------------------------------------------------------------- services
 wait_for() { # name, command...
     local name=$1; shift

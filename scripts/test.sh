@@ -228,6 +228,8 @@ shell_scripts() {
 }
 
 code_order() { scripts/check-code-order.sh; }
+# Licences, bans and sources (deny.toml); advisories need the network's RustSec database.
+cargo_deny() { cargo deny --offline check licenses bans sources; }
 
 # ---------------------------------------------------------------- run
 step "install test dependencies" deps
@@ -250,6 +252,7 @@ step "systemd units" systemd_units
 step "shellcheck" shell_scripts
 if [ "$RUN_CARGO" = 1 ]; then
     step "cargo clippy -D warnings" cargo_clippy
+    step "cargo-deny licences, bans, sources (offline)" cargo_deny
     step "cargo tests" cargo_tests
     step "example configs accepted by our exporters" example_configs_ours
     step "Debian packages: dpkg -i, run as ExecStart, purge" debian_packages
