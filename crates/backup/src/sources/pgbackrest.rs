@@ -177,7 +177,9 @@ fn summarise(all: &[Stanza], wanted: &[String]) -> Result<Report, Failure> {
     if let Some((t, ok, d)) = latest_attempt {
         report.last_attempt = Some(t);
         report.last_attempt_ok = Some(ok);
-        report.last_duration = Some(d);
+        // A stop before the start (a clock step during the backup, or a damaged info file)
+        // is no duration at all.
+        report.last_duration = Some(d).filter(|d| d.is_finite() && *d >= 0.0);
     }
     if report.last_success.is_none() {
         report.last_size = None;
@@ -212,5 +214,16 @@ mod tests {
         assert_eq!(r.last_success, None, "the empty stanza has no success");
         let e = summarise(&all, &["nope".into()]).unwrap_err();
         assert_eq!(e.reason, Reason::NotFound);
+    }
+
+    /// Found by `tests/fuzz_sources.rs`: a stop before the start exported a negative duration.
+    #[test]
+    fn regression_stop_before_start_has_no_duration() {
+        let info = r#"[{"name":"main","status":{"code":0,"message":"ok"},"backup":[
+            {"label":"a","type":"full","timestamp":{"start":500,"stop":100},"info":{"size":1,"delta":1,"repository":{"size":1,"delta":1}}}]}]"#;
+        let all: Vec<Stanza> = serde_json::from_str(info).unwrap();
+        let r = summarise(&all, &[]).unwrap();
+        assert_eq!(r.last_attempt, Some(100.0));
+        assert_eq!(r.last_duration, None);
     }
 }
