@@ -92,7 +92,20 @@ fn hung_fuse_mount_times_out_and_is_skipped_afterwards() {
         1.0
     );
 
-    let log: Vec<String> = ours.stderr_lines.try_iter().collect();
+    // The log line travels through a reader thread: wait for it (bounded), do not race it.
+    let mut log: Vec<String> = Vec::new();
+    let wait_until = Instant::now() + Duration::from_secs(5);
+    while !log
+        .iter()
+        .any(|l| l.contains("statfs did not return in time"))
+    {
+        let left = wait_until.saturating_duration_since(Instant::now());
+        match ours.stderr_lines.recv_timeout(left) {
+            Ok(line) => log.push(line),
+            Err(_) => break,
+        }
+    }
+    log.extend(ours.stderr_lines.try_iter());
     assert_eq!(
         log.iter()
             .filter(|l| l.contains("statfs did not return in time"))
