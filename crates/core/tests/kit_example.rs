@@ -5,10 +5,25 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The example binary cargo built beside this test (`target/<profile>/examples/`).
+/// The example binary, built by cargo into `target/<profile>/examples/` beside this test (a
+/// test run that selects only this test target does not build examples by itself).
 fn example_binary() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let profile_dir = exe.parent().unwrap().parent().unwrap();
+    let mut build = Command::new(env!("CARGO"));
+    build.args([
+        "build",
+        "-q",
+        "-p",
+        "watchkeeper-core",
+        "--example",
+        "minimal_exporter",
+    ]);
+    if profile_dir.file_name().is_some_and(|n| n == "release") {
+        build.arg("--release");
+    }
+    let status = build.status().expect("cargo runs");
+    assert!(status.success(), "building the example failed");
     profile_dir.join("examples").join("minimal_exporter")
 }
 
